@@ -1,1 +1,27 @@
-//! havip-core
+//! havip-core: the HAVIP domain, with no HTTP and no vendor types.
+//!
+//! - [`types`]: typed IDs, closed enums, the CIDR newtype.
+//! - [`model`]: the rows.
+//! - [`lifecycle`]: the state machine, one table.
+//! - [`alloc`]: address allocation policy.
+//! - [`service`]: one function per domain operation, each one store transaction.
+//! - [`world`]: the topology document, applied idempotently.
+//! - [`store`]: the storage boundary every backend implements.
+//! - [`auth`], [`faults`], [`ids`], [`config`], [`ctx`]: what the service functions lean on.
+
+pub mod alloc;
+pub mod auth;
+pub mod config;
+pub mod ctx;
+pub mod error;
+pub mod faults;
+pub mod ids;
+pub mod lifecycle;
+pub mod model;
+pub mod service;
+pub mod store;
+pub mod types;
+pub mod world;
+
+pub use error::{DomainError, InjectedFault};
+pub use service::Core;

@@ -1,0 +1,222 @@
+//! The storage boundary. A backend offers transactions ([`Tx`]) through [`Store`]; the core's
+//! service functions are closures run inside one transaction, so every check and every write
+//! of one request commit together or not at all.
+//!
+//! Concurrency argument: each request's closure sees a serialisable view (SQLite: one writer
+//! at a time; PostgreSQL: serialisable transactions retried on conflict). The unique key on
+//! `(vswitch, ip)` is the last guard against a double allocation: [`Tx::ip_claim`] reports a
+//! taken address instead of failing, and the allocator tries another.
+
+use crate::error::DomainError;
+use crate::model::*;
+use crate::types::*;
+use std::future::Future;
+
+/// A backend failure; carries no vendor or HTTP meaning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database: {0}")]
+    Backend(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// The backend is shutting down or its worker died.
+    #[error("store unavailable")]
+    Unavailable,
+}
+
+/// Result of a store primitive.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Constraints of an HAVIP query. `None` = no constraint on that field; `Some(vec![])` matches
+/// nothing (a filter whose values were all unusable).
+#[derive(Clone, Debug, Default)]
+pub struct HavipFilter {
+    /// Owner (always set for tenant queries).
+    pub account: Option<AccountId>,
+    /// Region.
+    pub region: Option<RegionId>,
+    /// Any of these IDs.
+    pub ids: Option<Vec<HavipId>>,
+    /// Any of these VPCs.
+    pub vpcs: Option<Vec<VpcId>>,
+    /// Any of these vSwitches.
+    pub vswitches: Option<Vec<VSwitchId>>,
+    /// Any of these statuses.
+    pub statuses: Option<Vec<HavipStatus>>,
+    /// Any of these addresses.
+    pub addresses: Option<Vec<std::net::Ipv4Addr>>,
+    /// Resource group.
+    pub resource_group: Option<ResourceGroupId>,
+    /// All of these tags: key, and value when given.
+    pub tags: Vec<(String, Option<String>)>,
+    /// Rows to skip.
+    pub offset: u64,
+    /// Rows to return at most.
+    pub limit: u64,
+}
+
+/// The primitives the core composes inside one transaction.
+pub trait Tx {
+    // --- the world (topology) ---
+    /// An account.
+    fn account(&mut self, id: &AccountId) -> StoreResult<Option<Account>>;
+    /// Every account.
+    fn accounts(&mut self) -> StoreResult<Vec<Account>>;
+    /// Inserts or replaces an account.
+    fn account_put(&mut self, a: &Account) -> StoreResult<()>;
+    /// Deletes an account row (the core deletes its resources first).
+    fn account_delete(&mut self, id: &AccountId) -> StoreResult<()>;
+    /// Every access key.
+    fn access_keys(&mut self) -> StoreResult<Vec<AccessKey>>;
+    /// Inserts or replaces an access key.
+    fn access_key_put(&mut self, k: &AccessKey) -> StoreResult<()>;
+    /// Deletes the keys of an account.
+    fn access_keys_delete_for(&mut self, account: &AccountId) -> StoreResult<()>;
+    /// Every region.
+    fn regions(&mut self) -> StoreResult<Vec<Region>>;
+    /// Whether a region exists.
+    fn region_exists(&mut self, cloud: Cloud, id: &RegionId) -> StoreResult<bool>;
+    /// Inserts a region if missing.
+    fn region_put(&mut self, r: &Region) -> StoreResult<()>;
+    /// Deletes a region.
+    fn region_delete(&mut self, cloud: Cloud, id: &RegionId) -> StoreResult<()>;
+    /// A resource group.
+    fn resource_group(&mut self, id: &ResourceGroupId) -> StoreResult<Option<ResourceGroup>>;
+    /// Every resource group.
+    fn resource_groups(&mut self) -> StoreResult<Vec<ResourceGroup>>;
+    /// Inserts or replaces a resource group.
+    fn resource_group_put(&mut self, g: &ResourceGroup) -> StoreResult<()>;
+    /// Deletes a resource group.
+    fn resource_group_delete(&mut self, id: &ResourceGroupId) -> StoreResult<()>;
+    /// A VPC.
+    fn vpc(&mut self, id: &VpcId) -> StoreResult<Option<Vpc>>;
+    /// Every VPC.
+    fn vpcs(&mut self) -> StoreResult<Vec<Vpc>>;
+    /// Inserts or replaces a VPC.
+    fn vpc_put(&mut self, v: &Vpc) -> StoreResult<()>;
+    /// Deletes a VPC.
+    fn vpc_delete(&mut self, id: &VpcId) -> StoreResult<()>;
+    /// A vSwitch.
+    fn vswitch(&mut self, id: &VSwitchId) -> StoreResult<Option<VSwitch>>;
+    /// Every vSwitch.
+    fn vswitches(&mut self) -> StoreResult<Vec<VSwitch>>;
+    /// Inserts or replaces a vSwitch.
+    fn vswitch_put(&mut self, v: &VSwitch) -> StoreResult<()>;
+    /// Deletes a vSwitch.
+    fn vswitch_delete(&mut self, id: &VSwitchId) -> StoreResult<()>;
+    /// An instance.
+    fn instance(&mut self, id: &InstanceId) -> StoreResult<Option<Instance>>;
+    /// Every instance.
+    fn instances(&mut self) -> StoreResult<Vec<Instance>>;
+    /// Inserts or replaces an instance.
+    fn instance_put(&mut self, i: &Instance) -> StoreResult<()>;
+    /// Deletes an instance.
+    fn instance_delete(&mut self, id: &InstanceId) -> StoreResult<()>;
+    /// An ENI.
+    fn eni(&mut self, id: &EniId) -> StoreResult<Option<Eni>>;
+    /// Every ENI.
+    fn enis(&mut self) -> StoreResult<Vec<Eni>>;
+    /// Inserts or replaces an ENI.
+    fn eni_put(&mut self, e: &Eni) -> StoreResult<()>;
+    /// Deletes an ENI.
+    fn eni_delete(&mut self, id: &EniId) -> StoreResult<()>;
+    /// An EIP.
+    fn eip(&mut self, id: &EipId) -> StoreResult<Option<Eip>>;
+    /// Every EIP.
+    fn eips(&mut self) -> StoreResult<Vec<Eip>>;
+    /// EIPs bound or binding to any of these HAVIPs.
+    fn eips_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Eip>>;
+    /// Inserts or replaces an EIP.
+    fn eip_put(&mut self, e: &Eip) -> StoreResult<()>;
+    /// Deletes an EIP.
+    fn eip_delete(&mut self, id: &EipId) -> StoreResult<()>;
+
+    // --- addresses ---
+    /// Who holds `ip` in the vSwitch.
+    fn ip_owner(&mut self, vswitch: &VSwitchId, ip: u32) -> StoreResult<Option<String>>;
+    /// Claims `ip` for `owner`; `false` (and no change) if it is already held.
+    fn ip_claim(&mut self, vswitch: &VSwitchId, ip: u32, owner: &str) -> StoreResult<bool>;
+    /// Releases `ip` if `owner` holds it.
+    fn ip_release(&mut self, vswitch: &VSwitchId, ip: u32, owner: &str) -> StoreResult<()>;
+    /// How many addresses of the vSwitch are held.
+    fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64>;
+    /// Held addresses `>= from`, ascending, at most `limit`.
+    fn ip_used_from(&mut self, vswitch: &VSwitchId, from: u32, limit: u32) -> StoreResult<Vec<u32>>;
+
+    // --- HAVIPs ---
+    /// An HAVIP.
+    fn havip(&mut self, id: &HavipId) -> StoreResult<Option<Havip>>;
+    /// Inserts an HAVIP.
+    fn havip_insert(&mut self, h: &Havip) -> StoreResult<()>;
+    /// Updates an HAVIP row.
+    fn havip_update(&mut self, h: &Havip) -> StoreResult<()>;
+    /// Deletes an HAVIP with its members and tags.
+    fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()>;
+    /// HAVIPs in a VPC.
+    fn havip_count_in_vpc(&mut self, vpc: &VpcId) -> StoreResult<u64>;
+    /// HAVIPs of an account.
+    fn havip_count_in_account(&mut self, account: &AccountId) -> StoreResult<u64>;
+    /// The total number of matches and one page of them, in creation order.
+    fn havip_query(&mut self, f: &HavipFilter) -> StoreResult<(u64, Vec<Havip>)>;
+    /// Members of these HAVIPs, in association order.
+    fn members_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Member>>;
+    /// Memberships of one target (instance or ENI ID).
+    fn memberships(&mut self, target: &str) -> StoreResult<Vec<Member>>;
+    /// Memberships of ENIs attached to an instance.
+    fn memberships_via_instance(&mut self, instance: &InstanceId) -> StoreResult<Vec<Member>>;
+    /// Inserts or replaces a member.
+    fn member_put(&mut self, m: &Member) -> StoreResult<()>;
+    /// Deletes a member.
+    fn member_delete(&mut self, havip: &HavipId, target: &str) -> StoreResult<()>;
+    /// Tags of these HAVIPs, as (havip, tag), by key.
+    fn tags_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<(HavipId, Tag)>>;
+    /// Sets a tag.
+    fn tag_put(&mut self, havip: &HavipId, t: &Tag) -> StoreResult<()>;
+    /// Removes a tag.
+    fn tag_delete(&mut self, havip: &HavipId, key: &str) -> StoreResult<()>;
+
+    // --- operations ---
+    /// Records an operation; returns its ID.
+    fn op_insert(&mut self, op: &Operation) -> StoreResult<i64>;
+    /// An operation.
+    fn op(&mut self, id: i64) -> StoreResult<Option<Operation>>;
+    /// Deletes an operation.
+    fn op_delete(&mut self, id: i64) -> StoreResult<()>;
+    /// Operations due at `now_ms`, oldest first.
+    fn ops_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>>;
+    /// Every pending operation.
+    fn ops(&mut self) -> StoreResult<Vec<Operation>>;
+    /// Makes pending operations (of one HAVIP, or all) due at `due_ms`; returns how many.
+    fn ops_make_due(&mut self, havip: Option<&HavipId>, due_ms: i64) -> StoreResult<u64>;
+    /// The earliest due time of any operation.
+    fn ops_next_due(&mut self) -> StoreResult<Option<i64>>;
+
+    // --- idempotency ---
+    /// A remembered request: (fingerprint, stored result).
+    fn idem_get(&mut self, account: &AccountId, scope: &str, token: &str) -> StoreResult<Option<(String, String)>>;
+    /// Remembers a request, or refreshes its last use.
+    fn idem_put(&mut self, account: &AccountId, scope: &str, token: &str, fingerprint: &str, result: &str, now_ms: i64) -> StoreResult<()>;
+    /// Forgets requests last used before `before_ms`.
+    fn idem_purge(&mut self, before_ms: i64) -> StoreResult<u64>;
+}
+
+/// A backend: runs closures in read or write transactions, off the async executor.
+///
+/// `write` commits before its future resolves (durably, per the backend's sync setting), and
+/// a closure that returns `Err` leaves no trace. Backends may group several writers into one
+/// commit; each closure still sees the others' effects only if they committed before it ran.
+pub trait Store: Send + Sync + 'static {
+    /// Runs `f` in a read-only transaction.
+    fn read<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static;
+
+    /// Runs `f` in a write transaction and commits it.
+    fn write<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send
+    where
+        F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static;
+}
