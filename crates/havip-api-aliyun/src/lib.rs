@@ -1,3 +1,180 @@
-//! The Alibaba Cloud VPC 2016-04-28 dialect.
+//! The Alibaba Cloud VPC 2016-04-28 dialect: one RPC endpoint (`/`) that accepts both request
+//! generations (V2 HMAC-SHA1 parameters, V3 ACS3-HMAC-SHA256 headers), JSON or XML answers,
+//! and Alibaba's error envelope.
+//!
+//! Request path: [`auth::gather`] decodes the query and form body; [`auth::verify`] checks the
+//! signature, clock and nonce and resolves the account; the version and action are routed;
+//! `RegionId` is checked; an armed fault may fire; [`actions::run`] calls the core;
+//! [`render`] writes the envelope.
 
+pub mod actions;
+pub mod auth;
+pub mod error;
+pub mod params;
+pub mod render;
 pub mod signature;
+
+use actions::Action;
+use error::AliError;
+use havip_api::{Dialect, RawRequest, RawResponse};
+use havip_core::ctx::{Ctx, Idempotency};
+use havip_core::ids::new_request_id;
+use havip_core::service::now_ms;
+use havip_core::store::Store;
+use havip_core::types::{Cloud, RegionId};
+use havip_core::Core;
+use render::Format;
+
+/// The API version this dialect speaks.
+pub const VERSION: &str = "2016-04-28";
+
+/// The Alibaba dialect over a core.
+pub struct Aliyun<S: Store> {
+    core: Core<S>,
+    host_id: String,
+}
+
+impl<S: Store> Aliyun<S> {
+    /// A dialect answering as `host_id` (the `HostId` of error bodies).
+    pub fn new(core: Core<S>, host_id: impl Into<String>) -> Self {
+        Aliyun {
+            core,
+            host_id: host_id.into(),
+        }
+    }
+
+    async fn answer(
+        &self,
+        req: &RawRequest,
+        request_id: &str,
+    ) -> Result<(Format, Action, serde_json::Value), (Format, AliError)> {
+        let json = Format::Json;
+        if req.body_too_large {
+            return Err((
+                json,
+                AliError::code(
+                    413,
+                    "RequestEntityTooLarge",
+                    "The request body is larger than this service accepts.",
+                ),
+            ));
+        }
+        if req.path != "/" {
+            return Err((
+                json,
+                AliError::code(
+                    404,
+                    "InvalidAction.NotFound",
+                    "Specified api is not found, please check your url and method.",
+                ),
+            ));
+        }
+        if !matches!(req.method.as_str(), "GET" | "POST") {
+            return Err((
+                json,
+                AliError::code(
+                    404,
+                    "InvalidAction.NotFound",
+                    "Specified api is not found, please check your url and method.",
+                ),
+            ));
+        }
+        let (query, body) = auth::gather(req).map_err(|e| (json, e))?;
+        let mut both = query.clone();
+        both.extend(body.iter().cloned());
+        let format = auth::format_of(req, &both);
+        if let Some(f) = both.iter().find(|(k, _)| k == "Format").map(|(_, v)| v) {
+            if !f.eq_ignore_ascii_case("json") && !f.eq_ignore_ascii_case("xml") {
+                return Err((
+                    Format::Json,
+                    AliError::invalid("Format", "it must be JSON or XML"),
+                ));
+            }
+        }
+        let fail = |e: AliError| (format, e);
+        let clock = auth::Clock {
+            now_ms: now_ms(),
+            skew_ms: self.core.config().max_clock_skew.as_millis() as i64,
+            nonces: self.core.nonces(),
+        };
+        let v = auth::verify(req, query, body, self.core.keys(), &clock).map_err(fail)?;
+        if v.version != VERSION {
+            return Err(fail(AliError::code(
+                400,
+                "InvalidVersion",
+                "Specified parameter Version is not valid.",
+            )));
+        }
+        let action = Action::parse(&v.action).ok_or_else(|| {
+            fail(AliError::code(
+                404,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            ))
+        })?;
+        let p = &v.params;
+        let region = p.required("RegionId").map_err(fail)?;
+        if !self.core.region_exists(Cloud::Aliyun, region) {
+            return Err(fail(error::from_domain(
+                action,
+                &havip_core::DomainError::RegionNotFound,
+            )));
+        }
+        let idempotency = match (action.mutates(), p.optional("ClientToken")) {
+            (true, Some(t)) => {
+                if t.len() > 64 || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(fail(AliError::invalid(
+                        "ClientToken",
+                        "at most 64 printable ASCII characters",
+                    )));
+                }
+                Some(Idempotency {
+                    scope: action.name(),
+                    token: t.to_string(),
+                    fingerprint: p.fingerprint(action.name()),
+                })
+            }
+            _ => None,
+        };
+        if let Some(fault) = self.core.faults().take(Cloud::Aliyun, action.name()) {
+            return Err(fail(error::from_domain(
+                action,
+                &havip_core::DomainError::Injected(fault),
+            )));
+        }
+        let ctx = Ctx {
+            account: v.credential.account.clone(),
+            cloud: Cloud::Aliyun,
+            region: RegionId(region.to_string()),
+            request_id: request_id.to_string(),
+            idempotency,
+        };
+        let out = actions::run(&self.core, action, &ctx, p)
+            .await
+            .map_err(fail)?;
+        Ok((format, action, out))
+    }
+}
+
+impl<S: Store> Dialect for Aliyun<S> {
+    fn name(&self) -> &'static str {
+        "aliyun"
+    }
+
+    async fn handle(&self, req: RawRequest) -> RawResponse {
+        let request_id = new_request_id();
+        match self.answer(&req, &request_id).await {
+            Ok((format, action, fields)) => {
+                render::success(format, action.name(), &request_id, fields)
+            }
+            Err((format, err)) => {
+                if err.status >= 500 {
+                    tracing::error!(request_id = %request_id, code = %err.code, "request failed");
+                } else {
+                    tracing::debug!(request_id = %request_id, code = %err.code, message = %err.message, "request refused");
+                }
+                render::error(format, &self.host_id, &request_id, &err)
+            }
+        }
+    }
+}

@@ -19,7 +19,10 @@ fn decode(s: &str) -> Result<String, FormError> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = |c: u8| (c as char).to_digit(16);
-                let (Some(h), Some(l)) = (b.get(i + 1).and_then(|&c| hex(c)), b.get(i + 2).and_then(|&c| hex(c))) else {
+                let (Some(h), Some(l)) = (
+                    b.get(i + 1).and_then(|&c| hex(c)),
+                    b.get(i + 2).and_then(|&c| hex(c)),
+                ) else {
                     return Err(FormError::BadEscape);
                 };
                 out.push((h * 16 + l) as u8);

@@ -80,7 +80,12 @@ pub fn write_response(r: RawResponse) -> hyper::Response<Full<Bytes>> {
 }
 
 /// Serves `dialect` on `listener` until `shutdown` resolves, then drains.
-pub async fn serve<D: Dialect>(listener: TcpListener, dialect: Arc<D>, opts: ServeOptions, shutdown: impl Future<Output = ()>) {
+pub async fn serve<D: Dialect>(
+    listener: TcpListener,
+    dialect: Arc<D>,
+    opts: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut conns = tokio::task::JoinSet::new();
     tokio::pin!(shutdown);
@@ -123,8 +128,10 @@ pub async fn serve<D: Dialect>(listener: TcpListener, dialect: Arc<D>, opts: Ser
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(dialect = dialect.name(), "drain deadline passed; closing remaining connections");
+        tracing::warn!(
+            dialect = dialect.name(),
+            "drain deadline passed; closing remaining connections"
+        );
         conns.abort_all();
     }
-
 }

@@ -48,7 +48,8 @@ impl Reserved {
     }
 
     fn last_usable(self, cidr: Cidr) -> Option<u32> {
-        (self.usable(cidr) > 0).then(|| (cidr.base() as u64 + cidr.size() - 1 - self.tail as u64) as u32)
+        (self.usable(cidr) > 0)
+            .then(|| (cidr.base() as u64 + cidr.size() - 1 - self.tail as u64) as u32)
     }
 }
 
@@ -107,7 +108,12 @@ pub fn claim_any(
 }
 
 /// The lowest address in `from..=to` that nobody holds, reading held addresses in batches.
-fn first_gap(tx: &mut dyn Tx, vswitch: &VSwitchId, from: u32, to: u32) -> Result<Option<u32>, DomainError> {
+fn first_gap(
+    tx: &mut dyn Tx,
+    vswitch: &VSwitchId,
+    from: u32,
+    to: u32,
+) -> Result<Option<u32>, DomainError> {
     let mut candidate = from as u64;
     loop {
         if candidate > to as u64 {

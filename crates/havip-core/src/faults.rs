@@ -69,9 +69,15 @@ mod tests {
         let f = Faults::default();
         f.arm(Cloud::Aliyun, "CreateHaVip", InjectedFault::SystemBusy, 2);
         assert_eq!(f.take(Cloud::Aliyun, "DescribeHaVips"), None);
-        assert_eq!(f.take(Cloud::Aliyun, "CreateHaVip"), Some(InjectedFault::SystemBusy));
+        assert_eq!(
+            f.take(Cloud::Aliyun, "CreateHaVip"),
+            Some(InjectedFault::SystemBusy)
+        );
         assert_eq!(f.take(Cloud::Tencent, "CreateHaVip"), None);
-        assert_eq!(f.take(Cloud::Aliyun, "CreateHaVip"), Some(InjectedFault::SystemBusy));
+        assert_eq!(
+            f.take(Cloud::Aliyun, "CreateHaVip"),
+            Some(InjectedFault::SystemBusy)
+        );
         assert_eq!(f.take(Cloud::Aliyun, "CreateHaVip"), None);
     }
 }

@@ -7,7 +7,9 @@ const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 fn random_alnum(n: usize) -> String {
     let mut rng = rand::thread_rng();
-    (0..n).map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char).collect()
+    (0..n)
+        .map(|_| ALNUM[rng.gen_range(0..ALNUM.len())] as char)
+        .collect()
 }
 
 /// The two-character region code Alibaba puts at the front of its IDs (`bp` for Hangzhou).
@@ -43,5 +45,12 @@ pub fn new_request_id() -> String {
     let mut rng = rand::thread_rng();
     let b: [u8; 16] = rng.gen();
     let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }

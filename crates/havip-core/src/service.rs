@@ -177,7 +177,8 @@ impl<S: Store> Core<S> {
             .store
             .read(|tx| Ok((tx.access_keys()?, tx.accounts()?, tx.regions()?)))
             .await?;
-        let clouds: HashMap<AccountId, Cloud> = accounts.into_iter().map(|a| (a.id, a.cloud)).collect();
+        let clouds: HashMap<AccountId, Cloud> =
+            accounts.into_iter().map(|a| (a.id, a.cloud)).collect();
         self.shared.keys.load(keys, &clouds);
         *self.shared.regions.write() = regions.into_iter().map(|r| (r.cloud, r.id)).collect();
         Ok(())
@@ -199,7 +200,13 @@ impl<S: Store> Core<S> {
         }
     }
 
-    fn record_op(&self, tx: &mut dyn Tx, kind: OpKind, havip: &HavipId, target: Option<String>) -> Result<(), DomainError> {
+    fn record_op(
+        &self,
+        tx: &mut dyn Tx,
+        kind: OpKind,
+        havip: &HavipId,
+        target: Option<String>,
+    ) -> Result<(), DomainError> {
         let now = now_ms();
         tx.op_insert(&Operation {
             id: 0,
@@ -254,10 +261,16 @@ impl<S: Store> Core<S> {
     pub async fn havip_create(&self, ctx: &Ctx, req: CreateHavip) -> Result<Created, DomainError> {
         let ctx2 = ctx.clone();
         let this = self.clone();
-        self.mutate(ctx, move |tx| this.havip_create_tx(tx, &ctx2, req)).await
+        self.mutate(ctx, move |tx| this.havip_create_tx(tx, &ctx2, req))
+            .await
     }
 
-    fn havip_create_tx(&self, tx: &mut dyn Tx, ctx: &Ctx, req: CreateHavip) -> Result<Created, DomainError> {
+    fn havip_create_tx(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Ctx,
+        req: CreateHavip,
+    ) -> Result<Created, DomainError> {
         let quotas = self.cfg.quotas(ctx.cloud);
         let vsw = match &req.vswitch {
             Some(id) => match tx.vswitch(id)? {
@@ -298,7 +311,14 @@ impl<S: Store> Core<S> {
                 alloc::claim_exact(tx, &vsw.id, vsw.cidr, reserved, u32::from(ip), &owner)?;
                 ip
             }
-            None => Ipv4Addr::from(alloc::claim_any(tx, &vsw.id, vsw.cidr, reserved, &owner, &mut rand::thread_rng())?),
+            None => Ipv4Addr::from(alloc::claim_any(
+                tx,
+                &vsw.id,
+                vsw.cidr,
+                reserved,
+                &owner,
+                &mut rand::thread_rng(),
+            )?),
         };
         let h = Havip {
             id: id.clone(),
@@ -323,7 +343,11 @@ impl<S: Store> Core<S> {
     }
 
     /// One page of the caller's HAVIPs in its region.
-    pub async fn havip_list(&self, ctx: &Ctx, mut filter: HavipFilter) -> Result<HavipPage, DomainError> {
+    pub async fn havip_list(
+        &self,
+        ctx: &Ctx,
+        mut filter: HavipFilter,
+    ) -> Result<HavipPage, DomainError> {
         filter.account = Some(ctx.account.clone());
         filter.region = Some(ctx.region.clone());
         self.store
@@ -348,7 +372,13 @@ impl<S: Store> Core<S> {
     }
 
     /// Renames / re-describes an HAVIP; `None` leaves a field as it is.
-    pub async fn havip_modify(&self, ctx: &Ctx, id: &HavipId, name: Option<String>, description: Option<String>) -> Result<(), DomainError> {
+    pub async fn havip_modify(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        name: Option<String>,
+        description: Option<String>,
+    ) -> Result<(), DomainError> {
         let (ctx2, id) = (ctx.clone(), id.clone());
         self.mutate(ctx, move |tx| {
             let mut h = havip_in(tx, &ctx2, &id)?;
@@ -386,12 +416,26 @@ impl<S: Store> Core<S> {
     }
 
     /// Associates an instance or ENI (Associating → InUse).
-    pub async fn havip_associate(&self, ctx: &Ctx, id: &HavipId, target: TargetRef) -> Result<(), DomainError> {
+    pub async fn havip_associate(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        target: TargetRef,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
-        self.mutate(ctx, move |tx| this.havip_associate_tx(tx, &ctx2, &id, target)).await
+        self.mutate(ctx, move |tx| {
+            this.havip_associate_tx(tx, &ctx2, &id, target)
+        })
+        .await
     }
 
-    fn havip_associate_tx(&self, tx: &mut dyn Tx, ctx: &Ctx, id: &HavipId, target: TargetRef) -> Result<(), DomainError> {
+    fn havip_associate_tx(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Ctx,
+        id: &HavipId,
+        target: TargetRef,
+    ) -> Result<(), DomainError> {
         let quotas = self.cfg.quotas(ctx.cloud);
         let mut h = havip_in(tx, ctx, id)?;
         let next = lifecycle::begin(h.status, Mutation::Associate)?;
@@ -406,7 +450,11 @@ impl<S: Store> Core<S> {
         if members.iter().any(|m| m.kind != target.kind) {
             return Err(DomainError::MixedTargetKinds);
         }
-        if target.kind == TargetKind::Eni && members.iter().any(|m| m.instance.is_some() && m.instance == owner_instance) {
+        if target.kind == TargetKind::Eni
+            && members
+                .iter()
+                .any(|m| m.instance.is_some() && m.instance == owner_instance)
+        {
             return Err(DomainError::SameInstanceTwice);
         }
         if members.len() as u32 >= quotas.instances_per_havip {
@@ -429,7 +477,13 @@ impl<S: Store> Core<S> {
 
     /// Removes an association (Unassociating → InUse or Available). Without `force`, the
     /// master cannot be removed.
-    pub async fn havip_unassociate(&self, ctx: &Ctx, id: &HavipId, target: TargetRef, force: bool) -> Result<(), DomainError> {
+    pub async fn havip_unassociate(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        target: TargetRef,
+        force: bool,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
         self.mutate(ctx, move |tx| {
             let mut h = havip_in(tx, &ctx2, &id)?;
@@ -452,7 +506,12 @@ impl<S: Store> Core<S> {
     }
 
     /// Binds an EIP to an HAVIP (the EIP goes Associating → InUse).
-    pub async fn havip_eip_associate(&self, ctx: &Ctx, id: &HavipId, eip: &EipId) -> Result<(), DomainError> {
+    pub async fn havip_eip_associate(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        eip: &EipId,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, eip, this) = (ctx.clone(), id.clone(), eip.clone(), self.clone());
         self.mutate(ctx, move |tx| {
             let mut e = eip_in(tx, &ctx2, &eip)?;
@@ -473,7 +532,12 @@ impl<S: Store> Core<S> {
     }
 
     /// Unbinds an EIP from an HAVIP (the EIP goes Unassociating → Available).
-    pub async fn havip_eip_unassociate(&self, ctx: &Ctx, id: &HavipId, eip: &EipId) -> Result<(), DomainError> {
+    pub async fn havip_eip_unassociate(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        eip: &EipId,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, eip, this) = (ctx.clone(), id.clone(), eip.clone(), self.clone());
         self.mutate(ctx, move |tx| {
             let mut e = eip_in(tx, &ctx2, &eip)?;
@@ -493,7 +557,12 @@ impl<S: Store> Core<S> {
     }
 
     /// Moves an HAVIP to another resource group of the account.
-    pub async fn havip_move_resource_group(&self, ctx: &Ctx, id: &HavipId, group: &ResourceGroupId) -> Result<(), DomainError> {
+    pub async fn havip_move_resource_group(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        group: &ResourceGroupId,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, group) = (ctx.clone(), id.clone(), group.clone());
         self.mutate(ctx, move |tx| {
             match tx.resource_group(&group)? {
@@ -511,7 +580,12 @@ impl<S: Store> Core<S> {
     // ------------------------------------------------------------------ tags
 
     /// Adds or overwrites tags on HAVIPs; all or nothing.
-    pub async fn havip_tag(&self, ctx: &Ctx, ids: Vec<HavipId>, tags: Vec<Tag>) -> Result<(), DomainError> {
+    pub async fn havip_tag(
+        &self,
+        ctx: &Ctx,
+        ids: Vec<HavipId>,
+        tags: Vec<Tag>,
+    ) -> Result<(), DomainError> {
         let ctx2 = ctx.clone();
         let limit = self.cfg.quotas(ctx.cloud).tags_per_havip as usize;
         self.mutate(ctx, move |tx| {
@@ -522,7 +596,11 @@ impl<S: Store> Core<S> {
                     .into_iter()
                     .map(|(_, t)| t.key)
                     .collect();
-                let added: HashSet<&String> = tags.iter().map(|t| &t.key).filter(|k| !existing.contains(*k)).collect();
+                let added: HashSet<&String> = tags
+                    .iter()
+                    .map(|t| &t.key)
+                    .filter(|k| !existing.contains(*k))
+                    .collect();
                 if existing.len() + added.len() > limit {
                     return Err(DomainError::TooManyTags);
                 }
@@ -536,7 +614,13 @@ impl<S: Store> Core<S> {
     }
 
     /// Removes tags (the named keys, or all when `all`) from HAVIPs.
-    pub async fn havip_untag(&self, ctx: &Ctx, ids: Vec<HavipId>, keys: Vec<String>, all: bool) -> Result<(), DomainError> {
+    pub async fn havip_untag(
+        &self,
+        ctx: &Ctx,
+        ids: Vec<HavipId>,
+        keys: Vec<String>,
+        all: bool,
+    ) -> Result<(), DomainError> {
         let ctx2 = ctx.clone();
         self.mutate(ctx, move |tx| {
             for id in &ids {
@@ -559,7 +643,12 @@ impl<S: Store> Core<S> {
 
     /// Tags of the caller's HAVIPs, one row per (HAVIP, tag), in HAVIP creation order then
     /// key order: HAVIPs among `ids` (when given) that carry every tag of `having`.
-    pub async fn havip_tag_rows(&self, ctx: &Ctx, ids: Option<Vec<HavipId>>, having: Vec<(String, Option<String>)>) -> Result<Vec<TaggedResource>, DomainError> {
+    pub async fn havip_tag_rows(
+        &self,
+        ctx: &Ctx,
+        ids: Option<Vec<HavipId>>,
+        having: Vec<(String, Option<String>)>,
+    ) -> Result<Vec<TaggedResource>, DomainError> {
         let filter = HavipFilter {
             account: Some(ctx.account.clone()),
             region: Some(ctx.region.clone()),
@@ -582,7 +671,10 @@ impl<S: Store> Core<S> {
                         by.remove(&id)
                             .unwrap_or_default()
                             .into_iter()
-                            .map(move |tag| TaggedResource { id: id.clone(), tag })
+                            .map(move |tag| TaggedResource {
+                                id: id.clone(),
+                                tag,
+                            })
                     })
                     .collect())
             })
@@ -593,7 +685,11 @@ impl<S: Store> Core<S> {
 
     /// Records that `claimant` announced the VIP (gratuitous ARP). Refused unless the claimant
     /// (or the instance of an associated ENI) is associated with the HAVIP.
-    pub async fn havip_announce(&self, id: &HavipId, claimant: &str) -> Result<String, DomainError> {
+    pub async fn havip_announce(
+        &self,
+        id: &HavipId,
+        claimant: &str,
+    ) -> Result<String, DomainError> {
         let (id, claimant) = (id.clone(), claimant.to_string());
         self.store
             .write(move |tx| {
@@ -670,7 +766,11 @@ fn eip_in(tx: &mut dyn Tx, ctx: &Ctx, id: &EipId) -> Result<Eip, DomainError> {
 
 /// Finds the target in the caller's account and region, checks its state, and returns its
 /// vSwitch and (for an ENI) the instance it is attached to.
-fn resolve_target(tx: &mut dyn Tx, ctx: &Ctx, target: &TargetRef) -> Result<(VSwitchId, Option<InstanceId>), DomainError> {
+fn resolve_target(
+    tx: &mut dyn Tx,
+    ctx: &Ctx,
+    target: &TargetRef,
+) -> Result<(VSwitchId, Option<InstanceId>), DomainError> {
     let usable = |s: InstanceState| matches!(s, InstanceState::Running | InstanceState::Stopped);
     match target.kind {
         TargetKind::Instance => {

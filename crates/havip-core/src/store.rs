@@ -143,7 +143,8 @@ pub trait Tx {
     /// How many addresses of the vSwitch are held.
     fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64>;
     /// Held addresses `>= from`, ascending, at most `limit`.
-    fn ip_used_from(&mut self, vswitch: &VSwitchId, from: u32, limit: u32) -> StoreResult<Vec<u32>>;
+    fn ip_used_from(&mut self, vswitch: &VSwitchId, from: u32, limit: u32)
+        -> StoreResult<Vec<u32>>;
 
     // --- HAVIPs ---
     /// An HAVIP.
@@ -195,9 +196,22 @@ pub trait Tx {
 
     // --- idempotency ---
     /// A remembered request: (fingerprint, stored result).
-    fn idem_get(&mut self, account: &AccountId, scope: &str, token: &str) -> StoreResult<Option<(String, String)>>;
+    fn idem_get(
+        &mut self,
+        account: &AccountId,
+        scope: &str,
+        token: &str,
+    ) -> StoreResult<Option<(String, String)>>;
     /// Remembers a request, or refreshes its last use.
-    fn idem_put(&mut self, account: &AccountId, scope: &str, token: &str, fingerprint: &str, result: &str, now_ms: i64) -> StoreResult<()>;
+    fn idem_put(
+        &mut self,
+        account: &AccountId,
+        scope: &str,
+        token: &str,
+        fingerprint: &str,
+        result: &str,
+        now_ms: i64,
+    ) -> StoreResult<()>;
     /// Forgets requests last used before `before_ms`.
     fn idem_purge(&mut self, before_ms: i64) -> StoreResult<u64>;
 }

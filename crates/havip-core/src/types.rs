@@ -401,7 +401,14 @@ mod tests {
     #[test]
     fn strict_ipv4_rejects_sloppy_forms() {
         assert!(parse_strict_ipv4("192.168.1.1").is_some());
-        for bad in ["192.168.1", "192.168.01.1", " 192.168.1.1", "1.2.3.256", "::1", ""] {
+        for bad in [
+            "192.168.1",
+            "192.168.01.1",
+            " 192.168.1.1",
+            "1.2.3.256",
+            "::1",
+            "",
+        ] {
             assert!(parse_strict_ipv4(bad).is_none(), "{bad:?}");
         }
     }

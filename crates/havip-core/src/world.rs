@@ -190,17 +190,33 @@ fn bad(msg: impl Into<String>) -> DomainError {
 }
 
 fn account_cloud(tx: &mut dyn Tx, id: &AccountId) -> Result<Cloud, DomainError> {
-    Ok(tx.account(id)?.ok_or_else(|| bad(format!("account {id} does not exist")))?.cloud)
+    Ok(tx
+        .account(id)?
+        .ok_or_else(|| bad(format!("account {id} does not exist")))?
+        .cloud)
 }
 
 /// Claims `ip` in `vsw` for a NIC; moves the claim when the NIC changed address or vSwitch.
-fn claim_nic_ip(tx: &mut dyn Tx, vsw: &VSwitch, ip: Ipv4Addr, owner: &str, old: Option<(VSwitchId, Ipv4Addr)>, cloud: Cloud) -> Result<(), DomainError> {
+fn claim_nic_ip(
+    tx: &mut dyn Tx,
+    vsw: &VSwitch,
+    ip: Ipv4Addr,
+    owner: &str,
+    old: Option<(VSwitchId, Ipv4Addr)>,
+    cloud: Cloud,
+) -> Result<(), DomainError> {
     let n = u32::from(ip);
     if !vsw.cidr.contains(n) {
-        return Err(bad(format!("{ip} is outside vSwitch {} ({})", vsw.id, vsw.cidr)));
+        return Err(bad(format!(
+            "{ip} is outside vSwitch {} ({})",
+            vsw.id, vsw.cidr
+        )));
     }
     if Reserved::of(cloud).contains(vsw.cidr, n) {
-        return Err(bad(format!("{ip} is a reserved address of vSwitch {}", vsw.id)));
+        return Err(bad(format!(
+            "{ip} is a reserved address of vSwitch {}",
+            vsw.id
+        )));
     }
     if let Some((ov, oip)) = &old {
         if ov == &vsw.id && *oip == ip {
@@ -223,7 +239,10 @@ fn claim_nic_ip(tx: &mut dyn Tx, vsw: &VSwitch, ip: Ipv4Addr, owner: &str, old: 
 /// Applies `doc` inside one transaction.
 pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
     for r in &doc.region {
-        tx.region_put(&Region { cloud: r.cloud, id: r.id.clone() })?;
+        tx.region_put(&Region {
+            cloud: r.cloud,
+            id: r.id.clone(),
+        })?;
     }
     for a in &doc.account {
         if let Some(old) = tx.account(&a.id)? {
@@ -231,26 +250,44 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
                 return Err(bad(format!("account {} cannot change cloud", a.id)));
             }
         }
-        tx.account_put(&Account { id: a.id.clone(), cloud: a.cloud, name: a.name.clone() })?;
+        tx.account_put(&Account {
+            id: a.id.clone(),
+            cloud: a.cloud,
+            name: a.name.clone(),
+        })?;
         let existing = tx.access_keys()?;
         for k in &a.access_keys {
             if let Some(other) = existing.iter().find(|e| e.id == k.id && e.account != a.id) {
-                return Err(bad(format!("access key {} belongs to account {}", k.id, other.account)));
+                return Err(bad(format!(
+                    "access key {} belongs to account {}",
+                    k.id, other.account
+                )));
             }
         }
         tx.access_keys_delete_for(&a.id)?;
         for k in &a.access_keys {
-            tx.access_key_put(&AccessKey { id: k.id.clone(), account: a.id.clone(), secret: k.secret.clone() })?;
+            tx.access_key_put(&AccessKey {
+                id: k.id.clone(),
+                account: a.id.clone(),
+                secret: k.secret.clone(),
+            })?;
         }
     }
     for g in &doc.resource_group {
         account_cloud(tx, &g.account)?;
-        tx.resource_group_put(&ResourceGroup { id: g.id.clone(), account: g.account.clone() })?;
+        tx.resource_group_put(&ResourceGroup {
+            id: g.id.clone(),
+            account: g.account.clone(),
+        })?;
     }
     for v in &doc.vpc {
         let cloud = account_cloud(tx, &v.account)?;
         if !tx.region_exists(cloud, &v.region)? {
-            return Err(bad(format!("region {} does not exist for {}", v.region, cloud.as_str())));
+            return Err(bad(format!(
+                "region {} does not exist for {}",
+                v.region,
+                cloud.as_str()
+            )));
         }
         if let Some(old) = tx.vpc(&v.id)? {
             if old.account != v.account || old.region != v.region {
@@ -258,20 +295,40 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
             }
             for s in tx.vswitches()?.into_iter().filter(|s| s.vpc == v.id) {
                 if !v.cidr.contains_cidr(s.cidr) {
-                    return Err(bad(format!("VPC {} must keep vSwitch {} ({}) inside it", v.id, s.id, s.cidr)));
+                    return Err(bad(format!(
+                        "VPC {} must keep vSwitch {} ({}) inside it",
+                        v.id, s.id, s.cidr
+                    )));
                 }
             }
         }
-        tx.vpc_put(&Vpc { id: v.id.clone(), account: v.account.clone(), region: v.region.clone(), cidr: v.cidr })?;
+        tx.vpc_put(&Vpc {
+            id: v.id.clone(),
+            account: v.account.clone(),
+            region: v.region.clone(),
+            cidr: v.cidr,
+        })?;
     }
     for s in &doc.vswitch {
-        let vpc = tx.vpc(&s.vpc)?.ok_or_else(|| bad(format!("VPC {} does not exist", s.vpc)))?;
+        let vpc = tx
+            .vpc(&s.vpc)?
+            .ok_or_else(|| bad(format!("VPC {} does not exist", s.vpc)))?;
         if !vpc.cidr.contains_cidr(s.cidr) {
-            return Err(bad(format!("vSwitch {} ({}) is outside VPC {} ({})", s.id, s.cidr, vpc.id, vpc.cidr)));
+            return Err(bad(format!(
+                "vSwitch {} ({}) is outside VPC {} ({})",
+                s.id, s.cidr, vpc.id, vpc.cidr
+            )));
         }
-        for o in tx.vswitches()?.into_iter().filter(|o| o.vpc == s.vpc && o.id != s.id) {
+        for o in tx
+            .vswitches()?
+            .into_iter()
+            .filter(|o| o.vpc == s.vpc && o.id != s.id)
+        {
             if o.cidr.contains_cidr(s.cidr) || s.cidr.contains_cidr(o.cidr) {
-                return Err(bad(format!("vSwitch {} ({}) overlaps vSwitch {} ({})", s.id, s.cidr, o.id, o.cidr)));
+                return Err(bad(format!(
+                    "vSwitch {} ({}) overlaps vSwitch {} ({})",
+                    s.id, s.cidr, o.id, o.cidr
+                )));
             }
         }
         if let Some(old) = tx.vswitch(&s.id)? {
@@ -279,7 +336,10 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
                 return Err(bad(format!("vSwitch {} cannot move to another VPC", s.id)));
             }
             if old.cidr != s.cidr && tx.ip_count(&s.id)? > 0 {
-                return Err(bad(format!("vSwitch {} is in use; its CIDR cannot change", s.id)));
+                return Err(bad(format!(
+                    "vSwitch {} is in use; its CIDR cannot change",
+                    s.id
+                )));
             }
         }
         tx.vswitch_put(&VSwitch {
@@ -292,15 +352,27 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
         })?;
     }
     for i in &doc.instance {
-        let vsw = tx.vswitch(&i.vswitch)?.ok_or_else(|| bad(format!("vSwitch {} does not exist", i.vswitch)))?;
+        let vsw = tx
+            .vswitch(&i.vswitch)?
+            .ok_or_else(|| bad(format!("vSwitch {} does not exist", i.vswitch)))?;
         let cloud = account_cloud(tx, &vsw.account)?;
         let old = tx.instance(&i.id)?;
         if let Some(o) = &old {
             if o.vswitch != i.vswitch && !tx.memberships(i.id.as_str())?.is_empty() {
-                return Err(bad(format!("instance {} is associated with an HAVIP; it cannot change vSwitch", i.id)));
+                return Err(bad(format!(
+                    "instance {} is associated with an HAVIP; it cannot change vSwitch",
+                    i.id
+                )));
             }
         }
-        claim_nic_ip(tx, &vsw, i.private_ip, &owner_instance(&i.id), old.map(|o| (o.vswitch, o.private_ip)), cloud)?;
+        claim_nic_ip(
+            tx,
+            &vsw,
+            i.private_ip,
+            &owner_instance(&i.id),
+            old.map(|o| (o.vswitch, o.private_ip)),
+            cloud,
+        )?;
         tx.instance_put(&Instance {
             id: i.id.clone(),
             account: vsw.account.clone(),
@@ -311,21 +383,40 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
         })?;
     }
     for e in &doc.eni {
-        let vsw = tx.vswitch(&e.vswitch)?.ok_or_else(|| bad(format!("vSwitch {} does not exist", e.vswitch)))?;
+        let vsw = tx
+            .vswitch(&e.vswitch)?
+            .ok_or_else(|| bad(format!("vSwitch {} does not exist", e.vswitch)))?;
         let cloud = account_cloud(tx, &vsw.account)?;
         if let Some(inst) = &e.instance {
-            let i = tx.instance(inst)?.ok_or_else(|| bad(format!("instance {inst} does not exist")))?;
+            let i = tx
+                .instance(inst)?
+                .ok_or_else(|| bad(format!("instance {inst} does not exist")))?;
             if i.account != vsw.account {
-                return Err(bad(format!("ENI {} and instance {inst} belong to different accounts", e.id)));
+                return Err(bad(format!(
+                    "ENI {} and instance {inst} belong to different accounts",
+                    e.id
+                )));
             }
         }
         let old = tx.eni(&e.id)?;
         if let Some(o) = &old {
-            if (o.vswitch != e.vswitch || o.instance != e.instance) && !tx.memberships(e.id.as_str())?.is_empty() {
-                return Err(bad(format!("ENI {} is associated with an HAVIP; unassociate it before moving it", e.id)));
+            if (o.vswitch != e.vswitch || o.instance != e.instance)
+                && !tx.memberships(e.id.as_str())?.is_empty()
+            {
+                return Err(bad(format!(
+                    "ENI {} is associated with an HAVIP; unassociate it before moving it",
+                    e.id
+                )));
             }
         }
-        claim_nic_ip(tx, &vsw, e.private_ip, &owner_eni(&e.id), old.map(|o| (o.vswitch, o.private_ip)), cloud)?;
+        claim_nic_ip(
+            tx,
+            &vsw,
+            e.private_ip,
+            &owner_eni(&e.id),
+            old.map(|o| (o.vswitch, o.private_ip)),
+            cloud,
+        )?;
         tx.eni_put(&Eni {
             id: e.id.clone(),
             account: vsw.account.clone(),
@@ -338,7 +429,11 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
     for e in &doc.eip {
         let cloud = account_cloud(tx, &e.account)?;
         if !tx.region_exists(cloud, &e.region)? {
-            return Err(bad(format!("region {} does not exist for {}", e.region, cloud.as_str())));
+            return Err(bad(format!(
+                "region {} does not exist for {}",
+                e.region,
+                cloud.as_str()
+            )));
         }
         let (havip, status) = match tx.eip(&e.id)? {
             Some(o) => {
@@ -349,7 +444,14 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
             }
             None => (None, EipStatus::Available),
         };
-        tx.eip_put(&Eip { id: e.id.clone(), account: e.account.clone(), region: e.region.clone(), address: e.address, havip, status })?;
+        tx.eip_put(&Eip {
+            id: e.id.clone(),
+            account: e.account.clone(),
+            region: e.region.clone(),
+            address: e.address,
+            havip,
+            status,
+        })?;
     }
     Ok(())
 }
@@ -360,10 +462,15 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
 fn drop_memberships(tx: &mut dyn Tx, target: &str) -> Result<(), DomainError> {
     let pending = tx.ops()?;
     for m in tx.memberships(target)? {
-        let Some(mut h) = tx.havip(&m.havip)? else { continue };
+        let Some(mut h) = tx.havip(&m.havip)? else {
+            continue;
+        };
         tx.member_delete(&h.id, target)?;
         let mut settled = false;
-        for op in pending.iter().filter(|o| o.havip == h.id && o.target.as_deref() == Some(target)) {
+        for op in pending
+            .iter()
+            .filter(|o| o.havip == h.id && o.target.as_deref() == Some(target))
+        {
             tx.op_delete(op.id)?;
             settled = true;
         }
@@ -372,7 +479,11 @@ fn drop_memberships(tx: &mut dyn Tx, target: &str) -> Result<(), DomainError> {
         }
         let left = tx.members_of(std::slice::from_ref(&h.id))?.len();
         if settled || matches!(h.status, HavipStatus::InUse | HavipStatus::Available) {
-            h.status = if left > 0 { HavipStatus::InUse } else { HavipStatus::Available };
+            h.status = if left > 0 {
+                HavipStatus::InUse
+            } else {
+                HavipStatus::Available
+            };
         }
         tx.havip_update(&h)?;
     }
@@ -384,9 +495,15 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
     match kind {
         Kind::Instance => {
             let iid = InstanceId(id.to_string());
-            let Some(i) = tx.instance(&iid)? else { return Ok(false) };
+            let Some(i) = tx.instance(&iid)? else {
+                return Ok(false);
+            };
             drop_memberships(tx, id)?;
-            for mut e in tx.enis()?.into_iter().filter(|e| e.instance.as_ref() == Some(&iid)) {
+            for mut e in tx
+                .enis()?
+                .into_iter()
+                .filter(|e| e.instance.as_ref() == Some(&iid))
+            {
                 drop_memberships(tx, e.id.as_str())?;
                 e.instance = None;
                 tx.eni_put(&e)?;
@@ -396,7 +513,9 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
         }
         Kind::Eni => {
             let eid = EniId(id.to_string());
-            let Some(e) = tx.eni(&eid)? else { return Ok(false) };
+            let Some(e) = tx.eni(&eid)? else {
+                return Ok(false);
+            };
             drop_memberships(tx, id)?;
             tx.ip_release(&e.vswitch, u32::from(e.private_ip), &owner_eni(&eid))?;
             tx.eni_delete(&eid)?;
@@ -406,7 +525,11 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
             if tx.eip(&eid)?.is_none() {
                 return Ok(false);
             }
-            for op in tx.ops()?.into_iter().filter(|o| o.target.as_deref() == Some(id)) {
+            for op in tx
+                .ops()?
+                .into_iter()
+                .filter(|o| o.target.as_deref() == Some(id))
+            {
                 tx.op_delete(op.id)?;
             }
             tx.eip_delete(&eid)?;
@@ -417,7 +540,9 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
                 return Ok(false);
             }
             if tx.ip_count(&vid)? > 0 {
-                return Err(bad(format!("vSwitch {id} still holds instances, ENIs or HAVIPs")));
+                return Err(bad(format!(
+                    "vSwitch {id} still holds instances, ENIs or HAVIPs"
+                )));
             }
             tx.vswitch_delete(&vid)?;
         }
@@ -436,7 +561,11 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
             if tx.resource_group(&gid)?.is_none() {
                 return Ok(false);
             }
-            let (n, _) = tx.havip_query(&crate::store::HavipFilter { resource_group: Some(gid.clone()), limit: 1, ..Default::default() })?;
+            let (n, _) = tx.havip_query(&crate::store::HavipFilter {
+                resource_group: Some(gid.clone()),
+                limit: 1,
+                ..Default::default()
+            })?;
             if n > 0 {
                 return Err(bad(format!("resource group {id} still holds HAVIPs")));
             }
@@ -447,18 +576,28 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
             if tx.account(&aid)?.is_none() {
                 return Ok(false);
             }
-            if tx.vpcs()?.iter().any(|v| v.account == aid) || tx.eips()?.iter().any(|e| e.account == aid) {
+            if tx.vpcs()?.iter().any(|v| v.account == aid)
+                || tx.eips()?.iter().any(|e| e.account == aid)
+            {
                 return Err(bad(format!("account {id} still owns VPCs or EIPs")));
             }
             tx.access_keys_delete_for(&aid)?;
-            for g in tx.resource_groups()?.into_iter().filter(|g| g.account == aid) {
+            for g in tx
+                .resource_groups()?
+                .into_iter()
+                .filter(|g| g.account == aid)
+            {
                 tx.resource_group_delete(&g.id)?;
             }
             tx.account_delete(&aid)?;
         }
         Kind::Region => {
-            let (cloud, rid) = id.split_once('/').ok_or_else(|| bad("a region is named cloud/id"))?;
-            let cloud: Cloud = cloud.parse().map_err(|_| bad(format!("unknown cloud {cloud}")))?;
+            let (cloud, rid) = id
+                .split_once('/')
+                .ok_or_else(|| bad("a region is named cloud/id"))?;
+            let cloud: Cloud = cloud
+                .parse()
+                .map_err(|_| bad(format!("unknown cloud {cloud}")))?;
             let rid = RegionId(rid.to_string());
             if !tx.region_exists(cloud, &rid)? {
                 return Ok(false);
@@ -476,7 +615,14 @@ pub fn delete(tx: &mut dyn Tx, kind: Kind, id: &str) -> Result<bool, DomainError
 pub fn dump(tx: &mut dyn Tx) -> Result<WorldDoc, DomainError> {
     let keys = tx.access_keys()?;
     Ok(WorldDoc {
-        region: tx.regions()?.into_iter().map(|r| RegionDoc { cloud: r.cloud, id: r.id }).collect(),
+        region: tx
+            .regions()?
+            .into_iter()
+            .map(|r| RegionDoc {
+                cloud: r.cloud,
+                id: r.id,
+            })
+            .collect(),
         account: tx
             .accounts()?
             .into_iter()
@@ -484,30 +630,73 @@ pub fn dump(tx: &mut dyn Tx) -> Result<WorldDoc, DomainError> {
                 access_keys: keys
                     .iter()
                     .filter(|k| k.account == a.id)
-                    .map(|k| KeyDoc { id: k.id.clone(), secret: "<redacted>".into() })
+                    .map(|k| KeyDoc {
+                        id: k.id.clone(),
+                        secret: "<redacted>".into(),
+                    })
                     .collect(),
                 id: a.id,
                 cloud: a.cloud,
                 name: a.name,
             })
             .collect(),
-        resource_group: tx.resource_groups()?.into_iter().map(|g| ResourceGroupDoc { id: g.id, account: g.account }).collect(),
-        vpc: tx.vpcs()?.into_iter().map(|v| VpcDoc { id: v.id, account: v.account, region: v.region, cidr: v.cidr }).collect(),
-        vswitch: tx.vswitches()?.into_iter().map(|s| VSwitchDoc { id: s.id, vpc: s.vpc, zone: s.zone, cidr: s.cidr }).collect(),
+        resource_group: tx
+            .resource_groups()?
+            .into_iter()
+            .map(|g| ResourceGroupDoc {
+                id: g.id,
+                account: g.account,
+            })
+            .collect(),
+        vpc: tx
+            .vpcs()?
+            .into_iter()
+            .map(|v| VpcDoc {
+                id: v.id,
+                account: v.account,
+                region: v.region,
+                cidr: v.cidr,
+            })
+            .collect(),
+        vswitch: tx
+            .vswitches()?
+            .into_iter()
+            .map(|s| VSwitchDoc {
+                id: s.id,
+                vpc: s.vpc,
+                zone: s.zone,
+                cidr: s.cidr,
+            })
+            .collect(),
         instance: tx
             .instances()?
             .into_iter()
-            .map(|i| InstanceDoc { id: i.id, vswitch: i.vswitch, private_ip: i.private_ip, state: i.state })
+            .map(|i| InstanceDoc {
+                id: i.id,
+                vswitch: i.vswitch,
+                private_ip: i.private_ip,
+                state: i.state,
+            })
             .collect(),
         eni: tx
             .enis()?
             .into_iter()
-            .map(|e| EniDoc { id: e.id, vswitch: e.vswitch, private_ip: e.private_ip, instance: e.instance })
+            .map(|e| EniDoc {
+                id: e.id,
+                vswitch: e.vswitch,
+                private_ip: e.private_ip,
+                instance: e.instance,
+            })
             .collect(),
         eip: tx
             .eips()?
             .into_iter()
-            .map(|e| EipDoc { id: e.id, account: e.account, region: e.region, address: e.address })
+            .map(|e| EipDoc {
+                id: e.id,
+                account: e.account,
+                region: e.region,
+                address: e.address,
+            })
             .collect(),
     })
 }
@@ -528,11 +717,17 @@ impl<S: Store> Core<S> {
     }
 
     /// Changes an instance's state.
-    pub async fn instance_set_state(&self, id: &InstanceId, state: InstanceState) -> Result<bool, DomainError> {
+    pub async fn instance_set_state(
+        &self,
+        id: &InstanceId,
+        state: InstanceState,
+    ) -> Result<bool, DomainError> {
         let id = id.clone();
         self.store()
             .write(move |tx| {
-                let Some(mut i) = tx.instance(&id)? else { return Ok(false) };
+                let Some(mut i) = tx.instance(&id)? else {
+                    return Ok(false);
+                };
                 i.state = state;
                 tx.instance_put(&i)?;
                 Ok(true)

@@ -57,13 +57,18 @@ fn backend(e: rusqlite::Error) -> DomainError {
 impl SqliteStore {
     /// Opens (creating if needed) `dir/havip.db`, migrates it, and starts the writer thread.
     pub fn open_dir(dir: &Path) -> Result<Self, DomainError> {
-        std::fs::create_dir_all(dir).map_err(|e| DomainError::Internal(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| DomainError::Internal(format!("create {}: {e}", dir.display())))?;
         Self::open(&dir.join("havip.db"))
     }
 
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, DomainError> {
-        let mut conn = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE).map_err(backend)?;
+        let mut conn = open(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(backend)?;
         let version = schema::migrate(&mut conn).map_err(backend)?;
         tracing::info!(path = %path.display(), schema = version, "sqlite store open");
         let (send, recv) = mpsc::channel::<Job>();
@@ -144,7 +149,9 @@ impl Store for SqliteStore {
                 };
                 conn.execute_batch("BEGIN").map_err(backend)?;
                 let r = catch_unwind(AssertUnwindSafe(|| f(&mut SqliteTx { conn: &conn })))
-                    .unwrap_or_else(|_| Err(DomainError::Internal("panic in a read transaction".into())));
+                    .unwrap_or_else(|_| {
+                        Err(DomainError::Internal("panic in a read transaction".into()))
+                    });
                 let ended = conn.execute_batch("COMMIT");
                 if ended.is_ok() {
                     readers.lock().push(conn);
@@ -163,8 +170,9 @@ impl Store for SqliteStore {
     {
         let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
         let job: Job = Box::new(move |t: &mut SqliteTx<'_>| {
-            let r = catch_unwind(AssertUnwindSafe(|| f(t)))
-                .unwrap_or_else(|_| Err(DomainError::Internal("panic in a write transaction".into())));
+            let r = catch_unwind(AssertUnwindSafe(|| f(t))).unwrap_or_else(|_| {
+                Err(DomainError::Internal("panic in a write transaction".into()))
+            });
             let ok = r.is_ok();
             let finish: Finish = Box::new(move |commit_err| {
                 let _ = send.send(match (r, commit_err) {
@@ -174,12 +182,18 @@ impl Store for SqliteStore {
             });
             (ok, finish)
         });
-        let sent = self.writer.lock().as_ref().map(|w| w.send(job).is_ok()).unwrap_or(false);
+        let sent = self
+            .writer
+            .lock()
+            .as_ref()
+            .map(|w| w.send(job).is_ok())
+            .unwrap_or(false);
         async move {
             if !sent {
                 return Err(DomainError::from(StoreError::Unavailable));
             }
-            recv.await.unwrap_or_else(|_| Err(DomainError::from(StoreError::Unavailable)))
+            recv.await
+                .unwrap_or_else(|_| Err(DomainError::from(StoreError::Unavailable)))
         }
     }
 }

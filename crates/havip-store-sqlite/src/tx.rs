@@ -18,10 +18,19 @@ fn be(e: rusqlite::Error) -> StoreError {
 }
 
 fn corrupt(what: &str, v: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, format!("bad {what}: {v:?}").into())
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("bad {what}: {v:?}").into(),
+    )
 }
 
-fn get_parsed<T>(r: &Row, i: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+fn get_parsed<T>(
+    r: &Row,
+    i: usize,
+    what: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> rusqlite::Result<T> {
     let s: String = r.get(i)?;
     parse(&s).ok_or_else(|| corrupt(what, &s))
 }
@@ -140,21 +149,47 @@ fn in_list(col: &str, n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
-    fn one<T>(&self, sql: &str, p: impl rusqlite::Params, f: impl FnOnce(&Row) -> rusqlite::Result<T>) -> StoreResult<Option<T>> {
-        self.conn.prepare_cached(sql).map_err(be)?.query_row(p, f).optional().map_err(be)
+    fn one<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        self.conn
+            .prepare_cached(sql)
+            .map_err(be)?
+            .query_row(p, f)
+            .optional()
+            .map_err(be)
     }
 
-    fn many<T>(&self, sql: &str, p: impl rusqlite::Params, f: impl FnMut(&Row) -> rusqlite::Result<T>) -> StoreResult<Vec<T>> {
+    fn many<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
         let mut st = self.conn.prepare_cached(sql).map_err(be)?;
         let rows = st.query_map(p, f).map_err(be)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(be)
     }
 
     fn exec(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<usize> {
-        self.conn.prepare_cached(sql).map_err(be)?.execute(p).map_err(be)
+        self.conn
+            .prepare_cached(sql)
+            .map_err(be)?
+            .execute(p)
+            .map_err(be)
     }
 
-    fn by_ids<T>(&self, prefix: &str, col: &str, ids: &[&str], suffix: &str, f: impl FnMut(&Row) -> rusqlite::Result<T>) -> StoreResult<Vec<T>> {
+    fn by_ids<T>(
+        &self,
+        prefix: &str,
+        col: &str,
+        ids: &[&str],
+        suffix: &str,
+        f: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -170,14 +205,30 @@ impl SqliteTx<'_> {
 
 impl Tx for SqliteTx<'_> {
     fn account(&mut self, id: &AccountId) -> StoreResult<Option<Account>> {
-        self.one("SELECT id, cloud, name FROM accounts WHERE id = ?", [id.as_str()], |r| {
-            Ok(Account { id: AccountId(r.get(0)?), cloud: cloud_of(r, 1)?, name: r.get(2)? })
-        })
+        self.one(
+            "SELECT id, cloud, name FROM accounts WHERE id = ?",
+            [id.as_str()],
+            |r| {
+                Ok(Account {
+                    id: AccountId(r.get(0)?),
+                    cloud: cloud_of(r, 1)?,
+                    name: r.get(2)?,
+                })
+            },
+        )
     }
     fn accounts(&mut self) -> StoreResult<Vec<Account>> {
-        self.many("SELECT id, cloud, name FROM accounts ORDER BY id", [], |r| {
-            Ok(Account { id: AccountId(r.get(0)?), cloud: cloud_of(r, 1)?, name: r.get(2)? })
-        })
+        self.many(
+            "SELECT id, cloud, name FROM accounts ORDER BY id",
+            [],
+            |r| {
+                Ok(Account {
+                    id: AccountId(r.get(0)?),
+                    cloud: cloud_of(r, 1)?,
+                    name: r.get(2)?,
+                })
+            },
+        )
     }
     fn account_put(&mut self, a: &Account) -> StoreResult<()> {
         self.exec(
@@ -191,9 +242,17 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn access_keys(&mut self) -> StoreResult<Vec<AccessKey>> {
-        self.many("SELECT id, account, secret FROM access_keys ORDER BY id", [], |r| {
-            Ok(AccessKey { id: AccessKeyId(r.get(0)?), account: AccountId(r.get(1)?), secret: r.get(2)? })
-        })
+        self.many(
+            "SELECT id, account, secret FROM access_keys ORDER BY id",
+            [],
+            |r| {
+                Ok(AccessKey {
+                    id: AccessKeyId(r.get(0)?),
+                    account: AccountId(r.get(1)?),
+                    secret: r.get(2)?,
+                })
+            },
+        )
     }
     fn access_key_put(&mut self, k: &AccessKey) -> StoreResult<()> {
         self.exec(
@@ -203,34 +262,70 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn access_keys_delete_for(&mut self, account: &AccountId) -> StoreResult<()> {
-        self.exec("DELETE FROM access_keys WHERE account = ?", [account.as_str()])?;
+        self.exec(
+            "DELETE FROM access_keys WHERE account = ?",
+            [account.as_str()],
+        )?;
         Ok(())
     }
     fn regions(&mut self) -> StoreResult<Vec<Region>> {
-        self.many("SELECT cloud, id FROM regions ORDER BY cloud, id", [], |r| {
-            Ok(Region { cloud: cloud_of(r, 0)?, id: RegionId(r.get(1)?) })
-        })
+        self.many(
+            "SELECT cloud, id FROM regions ORDER BY cloud, id",
+            [],
+            |r| {
+                Ok(Region {
+                    cloud: cloud_of(r, 0)?,
+                    id: RegionId(r.get(1)?),
+                })
+            },
+        )
     }
     fn region_exists(&mut self, cloud: Cloud, id: &RegionId) -> StoreResult<bool> {
-        Ok(self.one("SELECT 1 FROM regions WHERE cloud = ? AND id = ?", [cloud.as_str(), id.as_str()], |_| Ok(()))?.is_some())
+        Ok(self
+            .one(
+                "SELECT 1 FROM regions WHERE cloud = ? AND id = ?",
+                [cloud.as_str(), id.as_str()],
+                |_| Ok(()),
+            )?
+            .is_some())
     }
     fn region_put(&mut self, r: &Region) -> StoreResult<()> {
-        self.exec("INSERT OR IGNORE INTO regions (cloud, id) VALUES (?, ?)", [r.cloud.as_str(), r.id.as_str()])?;
+        self.exec(
+            "INSERT OR IGNORE INTO regions (cloud, id) VALUES (?, ?)",
+            [r.cloud.as_str(), r.id.as_str()],
+        )?;
         Ok(())
     }
     fn region_delete(&mut self, cloud: Cloud, id: &RegionId) -> StoreResult<()> {
-        self.exec("DELETE FROM regions WHERE cloud = ? AND id = ?", [cloud.as_str(), id.as_str()])?;
+        self.exec(
+            "DELETE FROM regions WHERE cloud = ? AND id = ?",
+            [cloud.as_str(), id.as_str()],
+        )?;
         Ok(())
     }
     fn resource_group(&mut self, id: &ResourceGroupId) -> StoreResult<Option<ResourceGroup>> {
-        self.one("SELECT id, account FROM resource_groups WHERE id = ?", [id.as_str()], |r| {
-            Ok(ResourceGroup { id: ResourceGroupId(r.get(0)?), account: AccountId(r.get(1)?) })
-        })
+        self.one(
+            "SELECT id, account FROM resource_groups WHERE id = ?",
+            [id.as_str()],
+            |r| {
+                Ok(ResourceGroup {
+                    id: ResourceGroupId(r.get(0)?),
+                    account: AccountId(r.get(1)?),
+                })
+            },
+        )
     }
     fn resource_groups(&mut self) -> StoreResult<Vec<ResourceGroup>> {
-        self.many("SELECT id, account FROM resource_groups ORDER BY id", [], |r| {
-            Ok(ResourceGroup { id: ResourceGroupId(r.get(0)?), account: AccountId(r.get(1)?) })
-        })
+        self.many(
+            "SELECT id, account FROM resource_groups ORDER BY id",
+            [],
+            |r| {
+                Ok(ResourceGroup {
+                    id: ResourceGroupId(r.get(0)?),
+                    account: AccountId(r.get(1)?),
+                })
+            },
+        )
     }
     fn resource_group_put(&mut self, g: &ResourceGroup) -> StoreResult<()> {
         self.exec(
@@ -244,16 +339,29 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn vpc(&mut self, id: &VpcId) -> StoreResult<Option<Vpc>> {
-        self.one("SELECT id, account, region, cidr FROM vpcs WHERE id = ?", [id.as_str()], vpc_row)
+        self.one(
+            "SELECT id, account, region, cidr FROM vpcs WHERE id = ?",
+            [id.as_str()],
+            vpc_row,
+        )
     }
     fn vpcs(&mut self) -> StoreResult<Vec<Vpc>> {
-        self.many("SELECT id, account, region, cidr FROM vpcs ORDER BY id", [], vpc_row)
+        self.many(
+            "SELECT id, account, region, cidr FROM vpcs ORDER BY id",
+            [],
+            vpc_row,
+        )
     }
     fn vpc_put(&mut self, v: &Vpc) -> StoreResult<()> {
         self.exec(
             "INSERT INTO vpcs (id, account, region, cidr) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET account = ?2, region = ?3, cidr = ?4",
-            params![v.id.as_str(), v.account.as_str(), v.region.as_str(), v.cidr.to_string()],
+            params![
+                v.id.as_str(),
+                v.account.as_str(),
+                v.region.as_str(),
+                v.cidr.to_string()
+            ],
         )?;
         Ok(())
     }
@@ -262,10 +370,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn vswitch(&mut self, id: &VSwitchId) -> StoreResult<Option<VSwitch>> {
-        self.one("SELECT id, vpc, account, region, zone, cidr FROM vswitches WHERE id = ?", [id.as_str()], vswitch_row)
+        self.one(
+            "SELECT id, vpc, account, region, zone, cidr FROM vswitches WHERE id = ?",
+            [id.as_str()],
+            vswitch_row,
+        )
     }
     fn vswitches(&mut self) -> StoreResult<Vec<VSwitch>> {
-        self.many("SELECT id, vpc, account, region, zone, cidr FROM vswitches ORDER BY id", [], vswitch_row)
+        self.many(
+            "SELECT id, vpc, account, region, zone, cidr FROM vswitches ORDER BY id",
+            [],
+            vswitch_row,
+        )
     }
     fn vswitch_put(&mut self, v: &VSwitch) -> StoreResult<()> {
         self.exec(
@@ -280,10 +396,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn instance(&mut self, id: &InstanceId) -> StoreResult<Option<Instance>> {
-        self.one("SELECT id, account, region, vswitch, private_ip, state FROM instances WHERE id = ?", [id.as_str()], instance_row)
+        self.one(
+            "SELECT id, account, region, vswitch, private_ip, state FROM instances WHERE id = ?",
+            [id.as_str()],
+            instance_row,
+        )
     }
     fn instances(&mut self) -> StoreResult<Vec<Instance>> {
-        self.many("SELECT id, account, region, vswitch, private_ip, state FROM instances ORDER BY id", [], instance_row)
+        self.many(
+            "SELECT id, account, region, vswitch, private_ip, state FROM instances ORDER BY id",
+            [],
+            instance_row,
+        )
     }
     fn instance_put(&mut self, i: &Instance) -> StoreResult<()> {
         self.exec(
@@ -298,10 +422,18 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn eni(&mut self, id: &EniId) -> StoreResult<Option<Eni>> {
-        self.one("SELECT id, account, region, vswitch, private_ip, instance FROM enis WHERE id = ?", [id.as_str()], eni_row)
+        self.one(
+            "SELECT id, account, region, vswitch, private_ip, instance FROM enis WHERE id = ?",
+            [id.as_str()],
+            eni_row,
+        )
     }
     fn enis(&mut self) -> StoreResult<Vec<Eni>> {
-        self.many("SELECT id, account, region, vswitch, private_ip, instance FROM enis ORDER BY id", [], eni_row)
+        self.many(
+            "SELECT id, account, region, vswitch, private_ip, instance FROM enis ORDER BY id",
+            [],
+            eni_row,
+        )
     }
     fn eni_put(&mut self, e: &Eni) -> StoreResult<()> {
         self.exec(
@@ -323,14 +455,28 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn eip(&mut self, id: &EipId) -> StoreResult<Option<Eip>> {
-        self.one("SELECT id, account, region, address, havip, status FROM eips WHERE id = ?", [id.as_str()], eip_row)
+        self.one(
+            "SELECT id, account, region, address, havip, status FROM eips WHERE id = ?",
+            [id.as_str()],
+            eip_row,
+        )
     }
     fn eips(&mut self) -> StoreResult<Vec<Eip>> {
-        self.many("SELECT id, account, region, address, havip, status FROM eips ORDER BY id", [], eip_row)
+        self.many(
+            "SELECT id, account, region, address, havip, status FROM eips ORDER BY id",
+            [],
+            eip_row,
+        )
     }
     fn eips_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Eip>> {
         let ids: Vec<&str> = havips.iter().map(|h| h.as_str()).collect();
-        self.by_ids("SELECT id, account, region, address, havip, status FROM eips", "havip", &ids, "ORDER BY id", eip_row)
+        self.by_ids(
+            "SELECT id, account, region, address, havip, status FROM eips",
+            "havip",
+            &ids,
+            "ORDER BY id",
+            eip_row,
+        )
     }
     fn eip_put(&mut self, e: &Eip) -> StoreResult<()> {
         self.exec(
@@ -353,7 +499,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn ip_owner(&mut self, vswitch: &VSwitchId, ip: u32) -> StoreResult<Option<String>> {
-        self.one("SELECT owner FROM ip_allocations WHERE vswitch = ? AND ip = ?", params![vswitch.as_str(), ip as i64], |r| r.get(0))
+        self.one(
+            "SELECT owner FROM ip_allocations WHERE vswitch = ? AND ip = ?",
+            params![vswitch.as_str(), ip as i64],
+            |r| r.get(0),
+        )
     }
     fn ip_claim(&mut self, vswitch: &VSwitchId, ip: u32, owner: &str) -> StoreResult<bool> {
         let n = self.exec(
@@ -363,15 +513,27 @@ impl Tx for SqliteTx<'_> {
         Ok(n == 1)
     }
     fn ip_release(&mut self, vswitch: &VSwitchId, ip: u32, owner: &str) -> StoreResult<()> {
-        self.exec("DELETE FROM ip_allocations WHERE vswitch = ? AND ip = ? AND owner = ?", params![vswitch.as_str(), ip as i64, owner])?;
+        self.exec(
+            "DELETE FROM ip_allocations WHERE vswitch = ? AND ip = ? AND owner = ?",
+            params![vswitch.as_str(), ip as i64, owner],
+        )?;
         Ok(())
     }
     fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64> {
         Ok(self
-            .one("SELECT COUNT(*) FROM ip_allocations WHERE vswitch = ?", [vswitch.as_str()], |r| r.get::<_, i64>(0))?
+            .one(
+                "SELECT COUNT(*) FROM ip_allocations WHERE vswitch = ?",
+                [vswitch.as_str()],
+                |r| r.get::<_, i64>(0),
+            )?
             .unwrap_or(0) as u64)
     }
-    fn ip_used_from(&mut self, vswitch: &VSwitchId, from: u32, limit: u32) -> StoreResult<Vec<u32>> {
+    fn ip_used_from(
+        &mut self,
+        vswitch: &VSwitchId,
+        from: u32,
+        limit: u32,
+    ) -> StoreResult<Vec<u32>> {
         self.many(
             "SELECT ip FROM ip_allocations WHERE vswitch = ? AND ip >= ? ORDER BY ip LIMIT ?",
             params![vswitch.as_str(), from as i64, limit as i64],
@@ -380,7 +542,11 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn havip(&mut self, id: &HavipId) -> StoreResult<Option<Havip>> {
-        self.one(&format!("SELECT {HAVIP_COLS} FROM havips WHERE id = ?"), [id.as_str()], havip_row)
+        self.one(
+            &format!("SELECT {HAVIP_COLS} FROM havips WHERE id = ?"),
+            [id.as_str()],
+            havip_row,
+        )
     }
     fn havip_insert(&mut self, h: &Havip) -> StoreResult<()> {
         self.exec(
@@ -416,11 +582,21 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn havip_count_in_vpc(&mut self, vpc: &VpcId) -> StoreResult<u64> {
-        Ok(self.one("SELECT COUNT(*) FROM havips WHERE vpc = ?", [vpc.as_str()], |r| r.get::<_, i64>(0))?.unwrap_or(0) as u64)
+        Ok(self
+            .one(
+                "SELECT COUNT(*) FROM havips WHERE vpc = ?",
+                [vpc.as_str()],
+                |r| r.get::<_, i64>(0),
+            )?
+            .unwrap_or(0) as u64)
     }
     fn havip_count_in_account(&mut self, account: &AccountId) -> StoreResult<u64> {
         Ok(self
-            .one("SELECT COUNT(*) FROM havips WHERE account = ?", [account.as_str()], |r| r.get::<_, i64>(0))?
+            .one(
+                "SELECT COUNT(*) FROM havips WHERE account = ?",
+                [account.as_str()],
+                |r| r.get::<_, i64>(0),
+            )?
             .unwrap_or(0) as u64)
     }
     fn havip_query(&mut self, f: &HavipFilter) -> StoreResult<(u64, Vec<Havip>)> {
@@ -441,11 +617,38 @@ impl Tx for SqliteTx<'_> {
                 ps.extend(v);
             }
         };
-        list("id", f.ids.as_ref().map(|v| v.iter().map(|x| text(x.as_str())).collect()));
-        list("vpc", f.vpcs.as_ref().map(|v| v.iter().map(|x| text(x.as_str())).collect()));
-        list("vswitch", f.vswitches.as_ref().map(|v| v.iter().map(|x| text(x.as_str())).collect()));
-        list("status", f.statuses.as_ref().map(|v| v.iter().map(|x| text(x.as_str())).collect()));
-        list("ip", f.addresses.as_ref().map(|v| v.iter().map(|x| Value::Integer(u32::from(*x) as i64)).collect()));
+        list(
+            "id",
+            f.ids
+                .as_ref()
+                .map(|v| v.iter().map(|x| text(x.as_str())).collect()),
+        );
+        list(
+            "vpc",
+            f.vpcs
+                .as_ref()
+                .map(|v| v.iter().map(|x| text(x.as_str())).collect()),
+        );
+        list(
+            "vswitch",
+            f.vswitches
+                .as_ref()
+                .map(|v| v.iter().map(|x| text(x.as_str())).collect()),
+        );
+        list(
+            "status",
+            f.statuses
+                .as_ref()
+                .map(|v| v.iter().map(|x| text(x.as_str())).collect()),
+        );
+        list(
+            "ip",
+            f.addresses.as_ref().map(|v| {
+                v.iter()
+                    .map(|x| Value::Integer(u32::from(*x) as i64))
+                    .collect()
+            }),
+        );
         if let Some(g) = &f.resource_group {
             wh.push("resource_group = ?".into());
             ps.push(text(g.as_str()));
@@ -463,9 +666,17 @@ impl Tx for SqliteTx<'_> {
                 }
             }
         }
-        let wh = if wh.is_empty() { "1".to_string() } else { wh.join(" AND ") };
+        let wh = if wh.is_empty() {
+            "1".to_string()
+        } else {
+            wh.join(" AND ")
+        };
         let total: i64 = self
-            .one(&format!("SELECT COUNT(*) FROM havips WHERE {wh}"), params_from_iter(ps.iter()), |r| r.get(0))?
+            .one(
+                &format!("SELECT COUNT(*) FROM havips WHERE {wh}"),
+                params_from_iter(ps.iter()),
+                |r| r.get(0),
+            )?
             .unwrap_or(0);
         let limit = f.limit.min(i64::MAX as u64) as i64;
         let offset = f.offset.min(i64::MAX as u64) as i64;
@@ -481,7 +692,13 @@ impl Tx for SqliteTx<'_> {
     }
     fn members_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Member>> {
         let ids: Vec<&str> = havips.iter().map(|h| h.as_str()).collect();
-        self.by_ids("SELECT havip, target, kind, instance, state FROM havip_members", "havip", &ids, "ORDER BY rowid", member_row)
+        self.by_ids(
+            "SELECT havip, target, kind, instance, state FROM havip_members",
+            "havip",
+            &ids,
+            "ORDER BY rowid",
+            member_row,
+        )
     }
     fn memberships(&mut self, target: &str) -> StoreResult<Vec<Member>> {
         self.many("SELECT havip, target, kind, instance, state FROM havip_members WHERE target = ? ORDER BY rowid", [target], member_row)
@@ -502,14 +719,29 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn member_delete(&mut self, havip: &HavipId, target: &str) -> StoreResult<()> {
-        self.exec("DELETE FROM havip_members WHERE havip = ? AND target = ?", [havip.as_str(), target])?;
+        self.exec(
+            "DELETE FROM havip_members WHERE havip = ? AND target = ?",
+            [havip.as_str(), target],
+        )?;
         Ok(())
     }
     fn tags_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<(HavipId, Tag)>> {
         let ids: Vec<&str> = havips.iter().map(|h| h.as_str()).collect();
-        self.by_ids("SELECT havip, key, value FROM havip_tags", "havip", &ids, "ORDER BY havip, key", |r| {
-            Ok((HavipId(r.get(0)?), Tag { key: r.get(1)?, value: r.get(2)? }))
-        })
+        self.by_ids(
+            "SELECT havip, key, value FROM havip_tags",
+            "havip",
+            &ids,
+            "ORDER BY havip, key",
+            |r| {
+                Ok((
+                    HavipId(r.get(0)?),
+                    Tag {
+                        key: r.get(1)?,
+                        value: r.get(2)?,
+                    },
+                ))
+            },
+        )
     }
     fn tag_put(&mut self, havip: &HavipId, t: &Tag) -> StoreResult<()> {
         self.exec(
@@ -519,7 +751,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn tag_delete(&mut self, havip: &HavipId, key: &str) -> StoreResult<()> {
-        self.exec("DELETE FROM havip_tags WHERE havip = ? AND key = ?", [havip.as_str(), key])?;
+        self.exec(
+            "DELETE FROM havip_tags WHERE havip = ? AND key = ?",
+            [havip.as_str(), key],
+        )?;
         Ok(())
     }
 
@@ -531,7 +766,11 @@ impl Tx for SqliteTx<'_> {
         Ok(self.conn.last_insert_rowid())
     }
     fn op(&mut self, id: i64) -> StoreResult<Option<Operation>> {
-        self.one("SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations WHERE id = ?", [id], op_row)
+        self.one(
+            "SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations WHERE id = ?",
+            [id],
+            op_row,
+        )
     }
     fn op_delete(&mut self, id: i64) -> StoreResult<()> {
         self.exec("DELETE FROM operations WHERE id = ?", [id])?;
@@ -546,7 +785,11 @@ impl Tx for SqliteTx<'_> {
         )
     }
     fn ops(&mut self) -> StoreResult<Vec<Operation>> {
-        self.many("SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations ORDER BY id", [], op_row)
+        self.many(
+            "SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations ORDER BY id",
+            [],
+            op_row,
+        )
     }
     fn ops_make_due(&mut self, havip: Option<&HavipId>, due_ms: i64) -> StoreResult<u64> {
         let n = match havip {
@@ -559,17 +802,36 @@ impl Tx for SqliteTx<'_> {
         Ok(n as u64)
     }
     fn ops_next_due(&mut self) -> StoreResult<Option<i64>> {
-        Ok(self.one("SELECT MIN(due_at_ms) FROM operations WHERE due_at_ms IS NOT NULL", [], |r| r.get::<_, Option<i64>>(0))?.flatten())
+        Ok(self
+            .one(
+                "SELECT MIN(due_at_ms) FROM operations WHERE due_at_ms IS NOT NULL",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )?
+            .flatten())
     }
 
-    fn idem_get(&mut self, account: &AccountId, scope: &str, token: &str) -> StoreResult<Option<(String, String)>> {
+    fn idem_get(
+        &mut self,
+        account: &AccountId,
+        scope: &str,
+        token: &str,
+    ) -> StoreResult<Option<(String, String)>> {
         self.one(
             "SELECT fingerprint, result FROM idempotency WHERE account = ? AND scope = ? AND token = ?",
             [account.as_str(), scope, token],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
     }
-    fn idem_put(&mut self, account: &AccountId, scope: &str, token: &str, fingerprint: &str, result: &str, now_ms: i64) -> StoreResult<()> {
+    fn idem_put(
+        &mut self,
+        account: &AccountId,
+        scope: &str,
+        token: &str,
+        fingerprint: &str,
+        result: &str,
+        now_ms: i64,
+    ) -> StoreResult<()> {
         self.exec(
             "INSERT INTO idempotency (account, scope, token, fingerprint, result, last_used_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(account, scope, token) DO UPDATE SET last_used_ms = ?6",
@@ -578,6 +840,9 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn idem_purge(&mut self, before_ms: i64) -> StoreResult<u64> {
-        Ok(self.exec("DELETE FROM idempotency WHERE last_used_ms < ?", [before_ms])? as u64)
+        Ok(self.exec(
+            "DELETE FROM idempotency WHERE last_used_ms < ?",
+            [before_ms],
+        )? as u64)
     }
 }

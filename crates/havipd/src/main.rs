@@ -1,1 +1,180 @@
-fn main() {}
+//! havipd: the HAVIP control plane.
+//!
+//! Startup is one linear sequence, each phase logged: config, store, core, topology, workers,
+//! one listener per API, `ports.json`, wait for a signal, drain, stop the workers.
+
+mod admin;
+mod config;
+
+use clap::Parser;
+use config::Config;
+use havip_api::serve::{serve, ServeOptions};
+use havip_api_aliyun::Aliyun;
+use havip_core::world::WorldDoc;
+use havip_core::Core;
+use havip_store_sqlite::SqliteStore;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Command line.
+#[derive(Parser, Debug)]
+#[command(
+    name = "havipd",
+    version,
+    about = "HAVIP control plane speaking the Alibaba Cloud VPC HAVIP API"
+)]
+struct Args {
+    /// Configuration file (TOML). Without it, every setting has its default.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Overrides `topology`.
+    #[arg(long)]
+    topology: Option<PathBuf>,
+}
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("havipd: {msg}");
+    std::process::exit(2);
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HAVIPD_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+
+    // 1. Config.
+    let mut cfg = match &args.config {
+        Some(p) => Config::load(p).unwrap_or_else(|e| fail(e)),
+        None => Config::default(),
+    };
+    if let Some(d) = args.data_dir {
+        cfg.data_dir = d;
+    }
+    if let Some(t) = args.topology {
+        cfg.topology = Some(t);
+    }
+    let token = cfg
+        .admin
+        .token
+        .clone()
+        .or_else(|| std::env::var("HAVIPD_ADMIN_TOKEN").ok())
+        .unwrap_or_else(|| {
+            let t = uuid_like();
+            eprintln!("havipd: no admin token configured; using {t}");
+            t
+        });
+    tracing::info!(data_dir = %cfg.data_dir.display(), mode = ?cfg.operations.mode, "config loaded");
+
+    // 2. Store.
+    let store = SqliteStore::open_dir(&cfg.data_dir)
+        .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
+
+    // 3. Core, 4. topology.
+    let core = Core::new(store, cfg.core());
+    if let Some(path) = &cfg.topology {
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+        let doc: WorldDoc =
+            toml::from_str(&text).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+        core.world_apply(doc)
+            .await
+            .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+        tracing::info!(topology = %path.display(), "topology applied");
+    }
+    core.reload_caches().await.unwrap_or_else(|e| fail(e));
+
+    // 5. Workers.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let workers = vec![
+        tokio::spawn(havip_worker::run_operations(core.clone(), stop_rx.clone())),
+        tokio::spawn(havip_worker::run_housekeeping(
+            core.clone(),
+            stop_rx.clone(),
+        )),
+    ];
+
+    // 6. Listeners.
+    let bind = |addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .unwrap_or_else(|e| fail(format!("binding {addr}: {e}")))
+    };
+    let admin_l = bind(cfg.listen.admin).await;
+    let aliyun_l = bind(cfg.listen.aliyun).await;
+    let admin_addr = admin_l.local_addr().unwrap_or_else(|e| fail(e));
+    let aliyun_addr = aliyun_l.local_addr().unwrap_or_else(|e| fail(e));
+    let opts = ServeOptions {
+        max_body: cfg.limits.max_body_bytes,
+        drain: cfg.limits.drain.0,
+    };
+    let shutdown = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let aliyun = Arc::new(Aliyun::new(core.clone(), "vpc.aliyuncs.com"));
+    let aliyun_task = tokio::spawn(serve(
+        aliyun_l,
+        aliyun,
+        opts.clone(),
+        shutdown(stop_rx.clone()),
+    ));
+    let admin_router = admin::router(core.clone(), token);
+    let admin_stop = shutdown(stop_rx.clone());
+    let admin_task = tokio::spawn(async move {
+        let _ = axum::serve(admin_l, admin_router)
+            .with_graceful_shutdown(admin_stop)
+            .await;
+    });
+    tracing::info!(admin = %admin_addr, aliyun = %aliyun_addr, "listening");
+    write_ports(
+        &cfg.data_dir,
+        &admin_addr.to_string(),
+        &aliyun_addr.to_string(),
+    );
+
+    // 7. Wait for a signal, then drain.
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining requests");
+    let _ = stop_tx.send(true);
+    let _ = aliyun_task.await;
+    let _ = admin_task.await;
+    for w in workers {
+        let _ = w.await;
+    }
+    core.store().close();
+    tracing::info!("stopped");
+}
+
+fn uuid_like() -> String {
+    havip_core::ids::new_request_id().to_lowercase()
+}
+
+/// Writes `ports.json` atomically (write, then rename).
+fn write_ports(dir: &std::path::Path, admin: &str, aliyun: &str) {
+    let body = serde_json::json!({"admin": admin, "aliyun": aliyun}).to_string();
+    let tmp = dir.join("ports.json.tmp");
+    let done =
+        std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, dir.join("ports.json")));
+    if let Err(e) = done {
+        fail(format!("writing ports.json: {e}"));
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).unwrap_or_else(|e| fail(e));
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

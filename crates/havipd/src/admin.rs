@@ -1,0 +1,328 @@
+//! The admin HTTP API (JSON, bearer token): the world at run time, master announcements,
+//! fault injection and manual operation control. Routes are listed in README.md.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use axum::{Json, Router};
+use havip_core::types::{Cloud, HavipId, InstanceId, InstanceState};
+use havip_core::world::{Kind, WorldDoc};
+use havip_core::{Core, DomainError, InjectedFault};
+use havip_store_sqlite::SqliteStore;
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+type S = SqliteStore;
+
+struct AdminState {
+    core: Core<S>,
+    token: String,
+}
+
+/// An admin error: status and a JSON body `{"error": {"code", "message"}}`.
+struct ApiError(StatusCode, &'static str, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"error": {"code": self.1, "message": self.2}})),
+        )
+            .into_response()
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::InvalidTopology(m) => {
+                ApiError(StatusCode::BAD_REQUEST, "InvalidTopology", m)
+            }
+            DomainError::HavipNotFound => ApiError(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "the HAVIP does not exist".into(),
+            ),
+            DomainError::ClaimantNotAssociated => ApiError(
+                StatusCode::CONFLICT,
+                "ClaimantNotAssociated",
+                "the claimant is not associated with the HAVIP; announcement refused".into(),
+            ),
+            DomainError::Internal(m) => {
+                tracing::error!(detail = %m, "admin request failed");
+                ApiError(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal",
+                    "internal error".into(),
+                )
+            }
+            other => ApiError(StatusCode::CONFLICT, "Conflict", other.to_string()),
+        }
+    }
+}
+
+type Res = Result<Response, ApiError>;
+
+fn ok(v: serde_json::Value) -> Res {
+    Ok(Json(v).into_response())
+}
+
+fn authorize(st: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let (a, b) = (given.as_bytes(), st.token.as_bytes());
+    let same = a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0;
+    if same {
+        Ok(())
+    } else {
+        Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "a valid bearer token is required".into(),
+        ))
+    }
+}
+
+async fn health() -> Res {
+    ok(json!({"status": "ok"}))
+}
+
+async fn topology_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+    authorize(&st, &h)?;
+    let doc = st.core.world_dump().await?;
+    ok(serde_json::to_value(doc).map_err(|e| DomainError::Internal(e.to_string()))?)
+}
+
+async fn topology_post(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Res {
+    authorize(&st, &h)?;
+    let doc: WorldDoc = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidDocument", e.to_string()))?;
+    st.core.world_apply(doc).await?;
+    ok(json!({"applied": true}))
+}
+
+fn kind_of(s: &str) -> Option<Kind> {
+    Some(match s {
+        "accounts" => Kind::Account,
+        "regions" => Kind::Region,
+        "resource-groups" => Kind::ResourceGroup,
+        "vpcs" => Kind::Vpc,
+        "vswitches" => Kind::VSwitch,
+        "instances" => Kind::Instance,
+        "enis" => Kind::Eni,
+        "eips" => Kind::Eip,
+        _ => return None,
+    })
+}
+
+async fn object_delete(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path((kind, id)): Path<(String, String)>,
+) -> Res {
+    authorize(&st, &h)?;
+    let k = kind_of(&kind).ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("unknown kind {kind}"),
+        )
+    })?;
+    if st.core.world_delete(k, &id).await? {
+        ok(json!({"deleted": id}))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{kind}/{id} does not exist"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstancePatch {
+    state: InstanceState,
+}
+
+async fn instance_patch(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Res {
+    authorize(&st, &h)?;
+    let p: InstancePatch = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidDocument", e.to_string()))?;
+    if st
+        .core
+        .instance_set_state(&InstanceId(id.clone()), p.state)
+        .await?
+    {
+        ok(json!({"id": id, "state": p.state}))
+    } else {
+        Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("instance {id} does not exist"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Announce {
+    claimant: String,
+}
+
+async fn announce(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Res {
+    authorize(&st, &h)?;
+    let a: Announce = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidDocument", e.to_string()))?;
+    let master = st
+        .core
+        .havip_announce(&HavipId(id.clone()), &a.claimant)
+        .await?;
+    ok(json!({"havip": id, "master": master}))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultReq {
+    cloud: Cloud,
+    action: String,
+    code: String,
+    #[serde(default = "one")]
+    count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn fault_of(code: &str) -> Option<InjectedFault> {
+    Some(match code {
+        "OperationConflict" => InjectedFault::OperationConflict,
+        "IncorrectStatus" => InjectedFault::IncorrectStatus,
+        "LastTokenProcessing" => InjectedFault::LastTokenProcessing,
+        "SystemBusy" => InjectedFault::SystemBusy,
+        "Throttling.User" | "Throttling" => InjectedFault::Throttling,
+        _ => return None,
+    })
+}
+
+async fn faults_post(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Res {
+    authorize(&st, &h)?;
+    let f: FaultReq = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidDocument", e.to_string()))?;
+    let fault = fault_of(&f.code).ok_or_else(|| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            "InvalidFault",
+            format!("{} is not one of OperationConflict, IncorrectStatus, LastTokenProcessing, SystemBusy, Throttling.User", f.code),
+        )
+    })?;
+    st.core.faults().arm(f.cloud, &f.action, fault, f.count);
+    ok(json!({"armed": {"cloud": f.cloud, "action": f.action, "code": f.code, "count": f.count}}))
+}
+
+async fn faults_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+    authorize(&st, &h)?;
+    let list: Vec<_> = st
+        .core
+        .faults()
+        .list()
+        .into_iter()
+        .map(|(c, a, f, n)| json!({"cloud": c, "action": a, "fault": f, "count": n}))
+        .collect();
+    ok(json!({"faults": list}))
+}
+
+async fn faults_delete(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+    authorize(&st, &h)?;
+    st.core.faults().clear();
+    ok(json!({"cleared": true}))
+}
+
+async fn operations_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+    authorize(&st, &h)?;
+    let ops = st.core.operations_pending().await?;
+    ok(json!({"operations": ops}))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    havip_id: Option<String>,
+}
+
+async fn operations_advance(
+    State(st): State<Arc<AdminState>>,
+    h: HeaderMap,
+    body: axum::body::Bytes,
+) -> Res {
+    authorize(&st, &h)?;
+    let a: Advance = if body.is_empty() {
+        Advance::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, "InvalidDocument", e.to_string()))?
+    };
+    let n = st.core.operations_advance(a.havip_id.map(HavipId)).await?;
+    // Wait (bounded) until the worker has completed what was advanced, so a caller can read
+    // the settled state right after this returns.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while tokio::time::Instant::now() < deadline {
+        let due = st.core.operations_next_due().await?;
+        match due {
+            Some(t) if t <= havip_core::service::now_ms() => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await
+            }
+            _ => break,
+        }
+    }
+    ok(json!({"advanced": n}))
+}
+
+/// The admin router.
+pub fn router(core: Core<S>, token: String) -> Router {
+    let st = Arc::new(AdminState { core, token });
+    Router::new()
+        .route("/admin/v1/health", get(health))
+        .route("/admin/v1/topology", get(topology_get).post(topology_post))
+        .route("/admin/v1/instances/{id}", patch(instance_patch))
+        .route("/admin/v1/havips/{id}/announce", post(announce))
+        .route(
+            "/admin/v1/faults",
+            get(faults_get).post(faults_post).delete(faults_delete),
+        )
+        .route("/admin/v1/operations", get(operations_get))
+        .route("/admin/v1/operations/advance", post(operations_advance))
+        .route("/admin/v1/{kind}/{*id}", delete(object_delete))
+        .fallback(|| async {
+            ApiError(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                "no such admin route".into(),
+            )
+        })
+        .with_state(st)
+}

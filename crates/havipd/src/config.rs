@@ -1,0 +1,291 @@
+//! Typed configuration (TOML). Unknown keys are errors; durations are written `300ms`, `2s`,
+//! `15m`, `1h`.
+
+use havip_core::config::{CoreConfig, OpTiming, Quotas};
+use havip_core::types::Cloud;
+use serde::{Deserialize, Deserializer};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A duration written as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parses `300ms`, `2s`, `15m`, `1h`, `0`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 300ms, 2s, 15m or 1h"))?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => {
+            return Err(format!(
+                "{s:?} is not a duration such as 300ms, 2s, 15m or 1h"
+            ))
+        }
+    };
+    Ok(Duration::from_millis(ms))
+}
+
+/// Listen addresses, one per API.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    /// The admin API.
+    #[serde(default = "default_admin")]
+    pub admin: SocketAddr,
+    /// The Alibaba Cloud VPC API.
+    #[serde(default = "default_aliyun")]
+    pub aliyun: SocketAddr,
+}
+
+fn default_admin() -> SocketAddr {
+    "127.0.0.1:9080".parse().expect("literal address")
+}
+fn default_aliyun() -> SocketAddr {
+    "127.0.0.1:9081".parse().expect("literal address")
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            admin: default_admin(),
+            aliyun: default_aliyun(),
+        }
+    }
+}
+
+/// The admin API.
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Admin {
+    /// Bearer token; when absent, `HAVIPD_ADMIN_TOKEN` from the environment, else a random one
+    /// printed at start.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Admin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Admin { token: <redacted> }")
+    }
+}
+
+/// How the clouds' asynchronous states progress.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Complete as soon as committed.
+    Immediate,
+    /// Complete after `delay`.
+    Delay,
+    /// Complete only when advanced through the admin API.
+    Manual,
+}
+
+/// Operation timing.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operations {
+    /// Mode.
+    #[serde(default = "default_mode")]
+    pub mode: Mode,
+    /// Delay for `mode = "delay"`.
+    #[serde(default = "default_delay")]
+    pub delay: Dur,
+}
+
+fn default_mode() -> Mode {
+    Mode::Delay
+}
+fn default_delay() -> Dur {
+    Dur(Duration::from_millis(300))
+}
+
+impl Default for Operations {
+    fn default() -> Self {
+        Operations {
+            mode: default_mode(),
+            delay: default_delay(),
+        }
+    }
+}
+
+/// Request authentication.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Accepted clock skew of signed requests.
+    #[serde(default = "default_skew")]
+    pub max_clock_skew: Dur,
+}
+
+fn default_skew() -> Dur {
+    Dur(Duration::from_secs(15 * 60))
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            max_clock_skew: default_skew(),
+        }
+    }
+}
+
+/// Quotas per cloud; every field defaults to the cloud's documented value.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaConfig {
+    /// Alibaba Cloud.
+    pub aliyun: Option<Quotas>,
+    /// Tencent Cloud.
+    pub tencent: Option<Quotas>,
+    /// Baidu AI Cloud.
+    pub baidu: Option<Quotas>,
+}
+
+/// Request limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, bytes.
+    #[serde(default = "default_body")]
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may finish after SIGTERM.
+    #[serde(default = "default_drain")]
+    pub drain: Dur,
+}
+
+fn default_body() -> usize {
+    1 << 20
+}
+fn default_drain() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: default_body(),
+            drain: default_drain(),
+        }
+    }
+}
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the SQLite database lives (`havip.db`) and `ports.json` is written.
+    #[serde(default = "default_data")]
+    pub data_dir: PathBuf,
+    /// A topology file applied at start.
+    #[serde(default)]
+    pub topology: Option<PathBuf>,
+    /// Listen addresses.
+    #[serde(default)]
+    pub listen: Listen,
+    /// Admin API.
+    #[serde(default)]
+    pub admin: Admin,
+    /// Operation timing.
+    #[serde(default)]
+    pub operations: Operations,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: Auth,
+    /// Quotas.
+    #[serde(default)]
+    pub quotas: QuotaConfig,
+    /// Limits.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_data() -> PathBuf {
+    PathBuf::from("data")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// What the core needs.
+    pub fn core(&self) -> CoreConfig {
+        let q = |c: Cloud, o: Option<Quotas>| (c, o.unwrap_or_else(|| Quotas::default_for(c)));
+        CoreConfig {
+            quotas: [
+                q(Cloud::Aliyun, self.quotas.aliyun),
+                q(Cloud::Tencent, self.quotas.tencent),
+                q(Cloud::Baidu, self.quotas.baidu),
+            ],
+            timing: match self.operations.mode {
+                Mode::Immediate => OpTiming::Immediate,
+                Mode::Delay => OpTiming::Delay(self.operations.delay.0),
+                Mode::Manual => OpTiming::Manual,
+            },
+            max_clock_skew: self.auth.max_clock_skew.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.listen.aliyun.port(), 9081);
+        assert_eq!(c.operations.mode, Mode::Delay);
+        assert_eq!(c.core().quotas(Cloud::Aliyun).instances_per_havip, 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_durations_are_refused() {
+        assert!(toml::from_str::<Config>("colour = 1").is_err());
+        assert!(toml::from_str::<Config>("[operations]\ndelay = \"fast\"").is_err());
+        assert!(toml::from_str::<Config>("[quotas.aliyun]\nbogus = 1").is_err());
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert!(parse_duration("1d").is_err());
+    }
+
+    #[test]
+    fn partial_quotas_keep_other_defaults() {
+        let c: Config = toml::from_str("[quotas.aliyun]\nhavips_per_account = 3").unwrap();
+        let q = c.core().quotas(Cloud::Aliyun);
+        assert_eq!((q.havips_per_account, q.havips_per_vpc), (3, 5));
+    }
+}
