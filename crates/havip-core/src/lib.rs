@@ -20,6 +20,8 @@ pub mod lifecycle;
 pub mod model;
 pub mod service;
 pub mod store;
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
 pub mod types;
 pub mod world;
 
