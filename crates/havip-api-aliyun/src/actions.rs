@@ -149,7 +149,16 @@ fn tag_text_ok(s: &str) -> bool {
 /// refuses entries without a key.
 fn tags_param(p: &Params, name: &str) -> Result<Vec<Tag>, AliError> {
     let mut out: Vec<Tag> = Vec::new();
-    for t in p.objects(name, &["Key", "Value"], 20)? {
+    // Indices are accepted up to 999 so that a 21st tag is reported as what it is.
+    let entries = p.objects(name, &["Key", "Value"], 999)?;
+    if entries.len() > 20 {
+        return Err(AliError::code(
+            400,
+            "SizeLimitExceeded.TagNum",
+            "The maximum number of tags (20) is exceeded.",
+        ));
+    }
+    for t in entries {
         let key = t.get("Key").cloned().unwrap_or_default();
         let value = t.get("Value").cloned().unwrap_or_default();
         if key.is_empty() || key.chars().count() > 128 || !tag_text_ok(&key) {

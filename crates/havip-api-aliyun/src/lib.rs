@@ -165,6 +165,7 @@ impl<S: Store> Dialect for Aliyun<S> {
         let request_id = new_request_id();
         match self.answer(&req, &request_id).await {
             Ok((format, action, fields)) => {
+                tracing::debug!(request_id = %request_id, action = action.name(), "request served");
                 render::success(format, action.name(), &request_id, fields)
             }
             Err((format, err)) => {

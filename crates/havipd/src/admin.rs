@@ -148,6 +148,12 @@ async fn object_delete(
     }
 }
 
+/// `DELETE /admin/v1/instances/{id}` shares its path with the PATCH route, which takes
+/// precedence over the generic `{kind}/{*id}` one.
+async fn instance_delete(st: State<Arc<AdminState>>, h: HeaderMap, Path(id): Path<String>) -> Res {
+    object_delete(st, h, Path(("instances".to_string(), id))).await
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InstancePatch {
@@ -308,7 +314,10 @@ pub fn router(core: Core<S>, token: String) -> Router {
     Router::new()
         .route("/admin/v1/health", get(health))
         .route("/admin/v1/topology", get(topology_get).post(topology_post))
-        .route("/admin/v1/instances/{id}", patch(instance_patch))
+        .route(
+            "/admin/v1/instances/{id}",
+            patch(instance_patch).delete(instance_delete),
+        )
         .route("/admin/v1/havips/{id}/announce", post(announce))
         .route(
             "/admin/v1/faults",
