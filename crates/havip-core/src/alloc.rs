@@ -25,10 +25,15 @@ pub struct Reserved {
 
 impl Reserved {
     /// The rule of `cloud`. Alibaba: the first address and the last three (VPC docs,
-    /// CreateVSwitch). Tencent and Baidu follow the same rule until their dialects settle it.
+    /// CreateVSwitch). Tencent: the network address, the gateway (`.1`) and the broadcast
+    /// address, i.e. the first two and the last one (the subnet's free-IP listings start at
+    /// `.2` and end at `.254` of a /24; Tencent publishes no explicit rule). Baidu: no page we
+    /// could read states the rule; we reserve the network address, the gateway (`.1`) and
+    /// the broadcast address, as for Tencent.
     pub fn of(cloud: Cloud) -> Self {
         match cloud {
-            Cloud::Aliyun | Cloud::Tencent | Cloud::Baidu => Reserved { head: 1, tail: 3 },
+            Cloud::Aliyun => Reserved { head: 1, tail: 3 },
+            Cloud::Tencent | Cloud::Baidu => Reserved { head: 2, tail: 1 },
         }
     }
 

@@ -24,9 +24,32 @@ impl Quotas {
     /// Documented defaults. Alibaba: 2 ECS per HAVIP (AssociateHaVip), 5 HAVIPs per ECS
     /// (ROS HaVipAssociation), 5 HAVIPs per VPC (ROS HaVip), 20 tags. HAVIPs per account is
     /// not documented: 100.
+    ///
+    /// Tencent: 10 HAVIPs per VPC (`vpc-max-havips`, the console's default), a drift range
+    /// (association set) of at most 10 instances or ENIs (the API's `HaVipAssociationSet`
+    /// bound), 50 tags per resource (Tag service limit). HAVIPs per instance and per account
+    /// are not documented: 5 and 100, as for Alibaba.
+    ///
+    /// Baidu: 5 instances per HAVIP ("每个高可用虚拟IP最多绑5个实例", the attach page). HAVIPs
+    /// per VPC, per instance and per account are not documented: 5, 5 and 100, as for
+    /// Alibaba. The Baidu HAVIP API has no tags; the tag limit is never reached.
     pub fn default_for(cloud: Cloud) -> Self {
         match cloud {
-            Cloud::Aliyun | Cloud::Tencent | Cloud::Baidu => Quotas {
+            Cloud::Baidu => Quotas {
+                instances_per_havip: 5,
+                havips_per_instance: 5,
+                havips_per_vpc: 5,
+                havips_per_account: 100,
+                tags_per_havip: 20,
+            },
+            Cloud::Tencent => Quotas {
+                instances_per_havip: 10,
+                havips_per_instance: 5,
+                havips_per_vpc: 10,
+                havips_per_account: 100,
+                tags_per_havip: 50,
+            },
+            Cloud::Aliyun => Quotas {
                 instances_per_havip: 2,
                 havips_per_instance: 5,
                 havips_per_vpc: 5,

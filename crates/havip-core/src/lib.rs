@@ -8,6 +8,7 @@
 //! - [`world`]: the topology document, applied idempotently.
 //! - [`store`]: the storage boundary every backend implements.
 //! - [`auth`], [`faults`], [`ids`], [`config`], [`ctx`]: what the service functions lean on.
+//! - [`ratelimit`]: per-key token buckets for clouds with documented per-API rate limits.
 
 pub mod alloc;
 pub mod auth;
@@ -18,6 +19,7 @@ pub mod faults;
 pub mod ids;
 pub mod lifecycle;
 pub mod model;
+pub mod ratelimit;
 pub mod service;
 pub mod store;
 #[cfg(feature = "testsuite")]

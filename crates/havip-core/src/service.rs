@@ -75,6 +75,24 @@ pub struct HavipPage {
     pub items: Vec<HavipView>,
 }
 
+/// Where an association target must live relative to the HAVIP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetScope {
+    /// In the HAVIP's own vSwitch / subnet.
+    VSwitch,
+    /// Anywhere in the HAVIP's VPC.
+    Vpc,
+}
+
+/// One page of a keyset (marker) listing.
+#[derive(Clone, Debug)]
+pub struct HavipMarkerPage {
+    /// This page, in creation order.
+    pub items: Vec<HavipView>,
+    /// The HAVIP that starts the next page; `None` on the last page.
+    pub next: Option<HavipId>,
+}
+
 /// One row of a tag listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TaggedResource {
@@ -229,6 +247,7 @@ impl<S: Store> Core<S> {
     {
         let idem = ctx.idempotency.clone();
         let account = ctx.account.clone();
+        let request_id = ctx.request_id.clone();
         let recorded_op = self.store.write(move |tx| {
             let now = now_ms();
             if let Some(i) = &idem {
@@ -242,7 +261,15 @@ impl<S: Store> Core<S> {
                     return Ok(r);
                 }
             }
+            // Operations `f` records are the request's task, pollable by its request ID
+            // (the single writer runs `f` alone, so every operation above `before` is ours).
+            let before = tx.ops_max_id()?;
             let r = f(tx)?;
+            if !request_id.is_empty() {
+                for op in tx.ops_after(before)? {
+                    tx.task_put(&account, &request_id, op.id, &op.havip, now)?;
+                }
+            }
             if let Some(i) = &idem {
                 let stored = serde_json::to_string(&r)
                     .map_err(|e| DomainError::Internal(format!("idempotency record: {e}")))?;
@@ -261,8 +288,39 @@ impl<S: Store> Core<S> {
     pub async fn havip_create(&self, ctx: &Ctx, req: CreateHavip) -> Result<Created, DomainError> {
         let ctx2 = ctx.clone();
         let this = self.clone();
-        self.mutate(ctx, move |tx| this.havip_create_tx(tx, &ctx2, req))
+        self.mutate(ctx, move |tx| this.havip_create_tx(tx, &ctx2, req, false))
             .await
+    }
+
+    /// Creates an HAVIP that is Available when the call returns, for clouds whose creation
+    /// is synchronous (Tencent): the Creating step completes in the same transaction, so no
+    /// operation is recorded.
+    pub async fn havip_create_settled(
+        &self,
+        ctx: &Ctx,
+        req: CreateHavip,
+    ) -> Result<Created, DomainError> {
+        self.havip_create_settled_with(ctx, req, Vec::new(), TargetScope::VSwitch)
+            .await
+    }
+
+    /// [`Core::havip_create_settled`] that also associates `targets` (as
+    /// [`Core::havip_associate_many`] would) in the same transaction: all or nothing.
+    pub async fn havip_create_settled_with(
+        &self,
+        ctx: &Ctx,
+        req: CreateHavip,
+        targets: Vec<TargetRef>,
+        scope: TargetScope,
+    ) -> Result<Created, DomainError> {
+        let ctx2 = ctx.clone();
+        let this = self.clone();
+        self.mutate(ctx, move |tx| {
+            let c = this.havip_create_tx(tx, &ctx2, req, true)?;
+            this.havip_associate_tx(tx, &ctx2, &c.id, &targets, scope)?;
+            Ok(c)
+        })
+        .await
     }
 
     fn havip_create_tx(
@@ -270,6 +328,7 @@ impl<S: Store> Core<S> {
         tx: &mut dyn Tx,
         ctx: &Ctx,
         req: CreateHavip,
+        settled: bool,
     ) -> Result<Created, DomainError> {
         let quotas = self.cfg.quotas(ctx.cloud);
         let vsw = match &req.vswitch {
@@ -327,7 +386,11 @@ impl<S: Store> Core<S> {
             vpc: vsw.vpc.clone(),
             vswitch: vsw.id.clone(),
             ip,
-            status: HavipStatus::Creating,
+            status: if settled {
+                lifecycle::complete(HavipStatus::Creating, 0).unwrap_or(HavipStatus::Available)
+            } else {
+                HavipStatus::Creating
+            },
             name: req.name,
             description: req.description,
             resource_group: req.resource_group,
@@ -338,7 +401,9 @@ impl<S: Store> Core<S> {
         for t in &req.tags {
             tx.tag_put(&id, t)?;
         }
-        self.record_op(tx, OpKind::Create, &id, None)?;
+        if !settled {
+            self.record_op(tx, OpKind::Create, &id, None)?;
+        }
         Ok(Created { id, ip })
     }
 
@@ -355,6 +420,43 @@ impl<S: Store> Core<S> {
                 let (total, rows) = tx.havip_query(&filter)?;
                 let items = views(tx, rows)?;
                 Ok(HavipPage { total, items })
+            })
+            .await
+    }
+
+    /// Keyset paging: up to `max` of the caller's HAVIPs in its region, in creation order,
+    /// starting at `marker` (inclusive), and the HAVIP that starts the next page. A marker
+    /// that is not one of the caller's HAVIPs in the region is `HavipNotFound`.
+    pub async fn havip_list_from(
+        &self,
+        ctx: &Ctx,
+        mut filter: HavipFilter,
+        marker: Option<HavipId>,
+        max: u64,
+    ) -> Result<HavipMarkerPage, DomainError> {
+        let ctx = ctx.clone();
+        filter.account = Some(ctx.account.clone());
+        filter.region = Some(ctx.region.clone());
+        filter.offset = 0;
+        filter.limit = max.saturating_add(1);
+        self.store
+            .read(move |tx| {
+                if let Some(m) = &marker {
+                    havip_in(tx, &ctx, m)?;
+                }
+                filter.from = marker;
+                let (_, mut rows) = tx.havip_query(&filter)?;
+                let next = if rows.len() as u64 > max {
+                    let n = rows[max as usize].id.clone();
+                    rows.truncate(max as usize);
+                    Some(n)
+                } else {
+                    None
+                };
+                Ok(HavipMarkerPage {
+                    items: views(tx, rows)?,
+                    next,
+                })
             })
             .await
     }
@@ -415,16 +517,32 @@ impl<S: Store> Core<S> {
         .await
     }
 
-    /// Associates an instance or ENI (Associating → InUse).
+    /// Associates an instance or ENI (Associating → InUse); the target must be in the
+    /// HAVIP's vSwitch.
     pub async fn havip_associate(
         &self,
         ctx: &Ctx,
         id: &HavipId,
         target: TargetRef,
     ) -> Result<(), DomainError> {
+        self.havip_associate_many(ctx, id, vec![target], TargetScope::VSwitch)
+            .await
+    }
+
+    /// Associates several instances or ENIs at once, all or nothing (Associating → InUse).
+    /// Every target is checked in order, against the existing members and the targets before
+    /// it, as if associated one by one; the first refusal refuses the whole request. An
+    /// empty list changes nothing.
+    pub async fn havip_associate_many(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        targets: Vec<TargetRef>,
+        scope: TargetScope,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
         self.mutate(ctx, move |tx| {
-            this.havip_associate_tx(tx, &ctx2, &id, target)
+            this.havip_associate_tx(tx, &ctx2, &id, &targets, scope)
         })
         .await
     }
@@ -434,45 +552,58 @@ impl<S: Store> Core<S> {
         tx: &mut dyn Tx,
         ctx: &Ctx,
         id: &HavipId,
-        target: TargetRef,
+        targets: &[TargetRef],
+        scope: TargetScope,
     ) -> Result<(), DomainError> {
         let quotas = self.cfg.quotas(ctx.cloud);
         let mut h = havip_in(tx, ctx, id)?;
         let next = lifecycle::begin(h.status, Mutation::Associate)?;
-        let (vswitch, owner_instance) = resolve_target(tx, ctx, &target)?;
-        if vswitch != h.vswitch {
-            return Err(DomainError::TargetInOtherVSwitch);
+        if targets.is_empty() {
+            return Ok(());
         }
-        let members = tx.members_of(std::slice::from_ref(id))?;
-        if members.iter().any(|m| m.target == target.id) {
-            return Err(DomainError::AlreadyAssociated);
+        let mut members = tx.members_of(std::slice::from_ref(id))?;
+        for target in targets {
+            let (vswitch, owner_instance) = resolve_target(tx, ctx, target)?;
+            let in_scope = match scope {
+                TargetScope::VSwitch => vswitch == h.vswitch,
+                TargetScope::Vpc => tx.vswitch(&vswitch)?.map(|v| v.vpc).as_ref() == Some(&h.vpc),
+            };
+            if !in_scope {
+                return Err(DomainError::TargetInOtherVSwitch);
+            }
+            if members.iter().any(|m| m.target == target.id) {
+                return Err(DomainError::AlreadyAssociated);
+            }
+            if members.iter().any(|m| m.kind != target.kind) {
+                return Err(DomainError::MixedTargetKinds);
+            }
+            if target.kind == TargetKind::Eni
+                && members
+                    .iter()
+                    .any(|m| m.instance.is_some() && m.instance == owner_instance)
+            {
+                return Err(DomainError::SameInstanceTwice);
+            }
+            if members.len() as u32 >= quotas.instances_per_havip {
+                return Err(DomainError::TooManyTargetsOnHavip);
+            }
+            if tx.memberships(&target.id)?.len() as u32 >= quotas.havips_per_instance {
+                return Err(DomainError::TooManyHavipsOnTarget);
+            }
+            let m = Member {
+                havip: id.clone(),
+                target: target.id.clone(),
+                kind: target.kind,
+                instance: owner_instance,
+                state: MemberState::Associating,
+            };
+            tx.member_put(&m)?;
+            members.push(m);
+            self.record_op(tx, OpKind::Associate, id, Some(target.id.clone()))?;
         }
-        if members.iter().any(|m| m.kind != target.kind) {
-            return Err(DomainError::MixedTargetKinds);
-        }
-        if target.kind == TargetKind::Eni
-            && members
-                .iter()
-                .any(|m| m.instance.is_some() && m.instance == owner_instance)
-        {
-            return Err(DomainError::SameInstanceTwice);
-        }
-        if members.len() as u32 >= quotas.instances_per_havip {
-            return Err(DomainError::TooManyTargetsOnHavip);
-        }
-        if tx.memberships(&target.id)?.len() as u32 >= quotas.havips_per_instance {
-            return Err(DomainError::TooManyHavipsOnTarget);
-        }
-        tx.member_put(&Member {
-            havip: id.clone(),
-            target: target.id.clone(),
-            kind: target.kind,
-            instance: owner_instance,
-            state: MemberState::Associating,
-        })?;
         h.status = next.unwrap_or(h.status);
         tx.havip_update(&h)?;
-        self.record_op(tx, OpKind::Associate, id, Some(target.id))
+        Ok(())
     }
 
     /// Removes an association (Unassociating → InUse or Available). Without `force`, the
@@ -484,23 +615,95 @@ impl<S: Store> Core<S> {
         target: TargetRef,
         force: bool,
     ) -> Result<(), DomainError> {
+        self.havip_unassociate_many(ctx, id, vec![target], force)
+            .await
+    }
+
+    /// Removes several associations at once, all or nothing (Unassociating → InUse or
+    /// Available). Without `force`, the master cannot be removed. A target named twice is
+    /// `NotAssociated` the second time. An empty list changes nothing.
+    pub async fn havip_unassociate_many(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        targets: Vec<TargetRef>,
+        force: bool,
+    ) -> Result<(), DomainError> {
         let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
         self.mutate(ctx, move |tx| {
-            let mut h = havip_in(tx, &ctx2, &id)?;
-            let next = lifecycle::begin(h.status, Mutation::Unassociate)?;
-            resolve_target(tx, &ctx2, &target)?;
-            let members = tx.members_of(std::slice::from_ref(&id))?;
-            let Some(mut m) = members.into_iter().find(|m| m.target == target.id) else {
+            this.havip_unassociate_tx(tx, &ctx2, &id, &targets, force)
+        })
+        .await
+    }
+
+    fn havip_unassociate_tx(
+        &self,
+        tx: &mut dyn Tx,
+        ctx: &Ctx,
+        id: &HavipId,
+        targets: &[TargetRef],
+        force: bool,
+    ) -> Result<(), DomainError> {
+        let mut h = havip_in(tx, ctx, id)?;
+        let next = lifecycle::begin(h.status, Mutation::Unassociate)?;
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let members = tx.members_of(std::slice::from_ref(id))?;
+        let mut seen: HashSet<&str> = HashSet::new();
+        for target in targets {
+            resolve_target(tx, ctx, target)?;
+            let found = members.iter().find(|m| m.target == target.id);
+            let (Some(m), true) = (found, seen.insert(target.id.as_str())) else {
                 return Err(DomainError::NotAssociated);
             };
             if h.master.as_deref() == Some(target.id.as_str()) && !force {
                 return Err(DomainError::MasterNotForced);
             }
+            let mut m = m.clone();
             m.state = MemberState::Unassociating;
             tx.member_put(&m)?;
-            h.status = next.unwrap_or(h.status);
-            tx.havip_update(&h)?;
-            this.record_op(tx, OpKind::Unassociate, &id, Some(target.id))
+            self.record_op(tx, OpKind::Unassociate, id, Some(target.id.clone()))?;
+        }
+        h.status = next.unwrap_or(h.status);
+        tx.havip_update(&h)?;
+        Ok(())
+    }
+
+    /// Associates targets with several HAVIPs in one transaction, all or nothing: each
+    /// (HAVIP, targets) group is checked as [`Core::havip_associate_many`] checks it, in
+    /// order. An HAVIP should appear in one group only (a second group for it finds it
+    /// Associating and is refused).
+    pub async fn havip_associate_sets(
+        &self,
+        ctx: &Ctx,
+        sets: Vec<(HavipId, Vec<TargetRef>)>,
+        scope: TargetScope,
+    ) -> Result<(), DomainError> {
+        let (ctx2, this) = (ctx.clone(), self.clone());
+        self.mutate(ctx, move |tx| {
+            for (id, targets) in &sets {
+                this.havip_associate_tx(tx, &ctx2, id, targets, scope)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes associations from several HAVIPs in one transaction, all or nothing, as
+    /// [`Core::havip_unassociate_many`] does for one.
+    pub async fn havip_unassociate_sets(
+        &self,
+        ctx: &Ctx,
+        sets: Vec<(HavipId, Vec<TargetRef>)>,
+        force: bool,
+    ) -> Result<(), DomainError> {
+        let (ctx2, this) = (ctx.clone(), self.clone());
+        self.mutate(ctx, move |tx| {
+            for (id, targets) in &sets {
+                this.havip_unassociate_tx(tx, &ctx2, id, targets, force)?;
+            }
+            Ok(())
         })
         .await
     }
@@ -514,21 +717,42 @@ impl<S: Store> Core<S> {
     ) -> Result<(), DomainError> {
         let (ctx2, id, eip, this) = (ctx.clone(), id.clone(), eip.clone(), self.clone());
         self.mutate(ctx, move |tx| {
-            let mut e = eip_in(tx, &ctx2, &eip)?;
+            let e = eip_in(tx, &ctx2, &eip)?;
             let h = havip_in(tx, &ctx2, &id)?;
-            lifecycle::begin(h.status, Mutation::EipAssociate)?;
-            if e.havip.is_some() || e.status != EipStatus::Available {
-                return Err(DomainError::EipInUse);
-            }
-            if !eips_bound(tx, &id)?.is_empty() {
-                return Err(DomainError::HavipHasEip);
-            }
-            e.havip = Some(id.clone());
-            e.status = EipStatus::Associating;
-            tx.eip_put(&e)?;
-            this.record_op(tx, OpKind::EipAssociate, &id, Some(eip.0.clone()))
+            this.eip_associate_tx(tx, &h, e)
         })
         .await
+    }
+
+    /// Binds the caller's EIP with public address `address` to an HAVIP (the EIP goes
+    /// Associating → InUse). The HAVIP is looked up first.
+    pub async fn havip_eip_associate_address(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+        address: Ipv4Addr,
+    ) -> Result<(), DomainError> {
+        let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
+        self.mutate(ctx, move |tx| {
+            let h = havip_in(tx, &ctx2, &id)?;
+            let e = eip_by_address_in(tx, &ctx2, address)?;
+            this.eip_associate_tx(tx, &h, e)
+        })
+        .await
+    }
+
+    fn eip_associate_tx(&self, tx: &mut dyn Tx, h: &Havip, mut e: Eip) -> Result<(), DomainError> {
+        lifecycle::begin(h.status, Mutation::EipAssociate)?;
+        if e.havip.is_some() || e.status != EipStatus::Available {
+            return Err(DomainError::EipInUse);
+        }
+        if !eips_bound(tx, &h.id)?.is_empty() {
+            return Err(DomainError::HavipHasEip);
+        }
+        e.havip = Some(h.id.clone());
+        e.status = EipStatus::Associating;
+        tx.eip_put(&e)?;
+        self.record_op(tx, OpKind::EipAssociate, &h.id, Some(e.id.0.clone()))
     }
 
     /// Unbinds an EIP from an HAVIP (the EIP goes Unassociating → Available).
@@ -540,20 +764,47 @@ impl<S: Store> Core<S> {
     ) -> Result<(), DomainError> {
         let (ctx2, id, eip, this) = (ctx.clone(), id.clone(), eip.clone(), self.clone());
         self.mutate(ctx, move |tx| {
-            let mut e = eip_in(tx, &ctx2, &eip)?;
+            let e = eip_in(tx, &ctx2, &eip)?;
             let h = havip_in(tx, &ctx2, &id)?;
-            if e.havip.as_ref() != Some(&id) {
-                return Err(DomainError::EipNotBoundHere);
-            }
-            if e.status != EipStatus::InUse {
-                return Err(DomainError::EipWrongStatus);
-            }
-            lifecycle::begin(h.status, Mutation::EipUnassociate)?;
-            e.status = EipStatus::Unassociating;
-            tx.eip_put(&e)?;
-            this.record_op(tx, OpKind::EipUnassociate, &id, Some(eip.0.clone()))
+            this.eip_unassociate_tx(tx, &h, e)
         })
         .await
+    }
+
+    /// Unbinds whichever EIP is bound to an HAVIP (the EIP goes Unassociating → Available);
+    /// `EipNotBoundHere` when none is.
+    pub async fn havip_eip_unassociate_bound(
+        &self,
+        ctx: &Ctx,
+        id: &HavipId,
+    ) -> Result<(), DomainError> {
+        let (ctx2, id, this) = (ctx.clone(), id.clone(), self.clone());
+        self.mutate(ctx, move |tx| {
+            let h = havip_in(tx, &ctx2, &id)?;
+            let Some(e) = eips_bound(tx, &id)?.into_iter().next() else {
+                return Err(DomainError::EipNotBoundHere);
+            };
+            this.eip_unassociate_tx(tx, &h, e)
+        })
+        .await
+    }
+
+    fn eip_unassociate_tx(
+        &self,
+        tx: &mut dyn Tx,
+        h: &Havip,
+        mut e: Eip,
+    ) -> Result<(), DomainError> {
+        if e.havip.as_ref() != Some(&h.id) {
+            return Err(DomainError::EipNotBoundHere);
+        }
+        if e.status != EipStatus::InUse {
+            return Err(DomainError::EipWrongStatus);
+        }
+        lifecycle::begin(h.status, Mutation::EipUnassociate)?;
+        e.status = EipStatus::Unassociating;
+        tx.eip_put(&e)?;
+        self.record_op(tx, OpKind::EipUnassociate, &h.id, Some(e.id.0.clone()))
     }
 
     /// Moves an HAVIP to another resource group of the account.
@@ -752,8 +1003,111 @@ impl<S: Store> Core<S> {
     /// Forgets idempotency records unused for `keep_ms`.
     pub async fn idempotency_purge(&self, keep_ms: i64) -> Result<u64, DomainError> {
         let before = now_ms() - keep_ms;
-        self.store.write(move |tx| Ok(tx.idem_purge(before)?)).await
+        self.store
+            .write(move |tx| Ok(tx.idem_purge(before)? + tx.tasks_purge(before)?))
+            .await
     }
+
+    // ------------------------------------------------------------------ tasks
+
+    /// The async work request `request_id` of the caller started: `None` when that request
+    /// started none (or is unknown, or was forgotten with the idempotency records).
+    pub async fn task_get(
+        &self,
+        ctx: &Ctx,
+        request_id: &str,
+    ) -> Result<Option<TaskView>, DomainError> {
+        let (account, request_id) = (ctx.account.clone(), request_id.to_string());
+        self.store
+            .read(move |tx| {
+                let ops = tx.task_ops(&account, &request_id)?;
+                if ops.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(TaskView {
+                    running: ops.iter().any(|(_, pending)| *pending),
+                    resources: ops,
+                }))
+            })
+            .await
+    }
+
+    // ------------------------------------------------------------------ region-less APIs
+
+    /// The region of one of the account's HAVIPs, for APIs that are not regional (the caller
+    /// then builds a [`Ctx`] for that region).
+    pub async fn havip_region_of(
+        &self,
+        account: &AccountId,
+        id: &HavipId,
+    ) -> Result<RegionId, DomainError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.store
+            .read(move |tx| match tx.havip(&id)? {
+                Some(h) if h.account == account => Ok(h.region),
+                _ => Err(DomainError::HavipNotFound),
+            })
+            .await
+    }
+
+    /// The region of one of the account's vSwitches, for APIs that are not regional.
+    pub async fn vswitch_region_of(
+        &self,
+        account: &AccountId,
+        id: &VSwitchId,
+    ) -> Result<RegionId, DomainError> {
+        let (account, id) = (account.clone(), id.clone());
+        self.store
+            .read(move |tx| match tx.vswitch(&id)? {
+                Some(v) if v.account == account => Ok(v.region),
+                _ => Err(DomainError::VSwitchNotFound),
+            })
+            .await
+    }
+
+    /// One page of the caller's HAVIPs in `region`, or in every region when `None` (for APIs
+    /// that are not regional); `ctx.region` is ignored.
+    pub async fn havip_list_in(
+        &self,
+        ctx: &Ctx,
+        mut filter: HavipFilter,
+        region: Option<RegionId>,
+    ) -> Result<HavipPage, DomainError> {
+        filter.account = Some(ctx.account.clone());
+        filter.region = region;
+        self.store
+            .read(move |tx| {
+                let (total, rows) = tx.havip_query(&filter)?;
+                let items = views(tx, rows)?;
+                Ok(HavipPage { total, items })
+            })
+            .await
+    }
+}
+
+/// The async work of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskView {
+    /// Whether any of its operations is still pending.
+    pub running: bool,
+    /// Each operation's HAVIP and whether it is still pending, in start order.
+    pub resources: Vec<(HavipId, bool)>,
+}
+
+/// The caller's EIP with public address `address`: one in another region of the account is
+/// `EipOtherRegion`, anything else `EipNotFound`.
+fn eip_by_address_in(tx: &mut dyn Tx, ctx: &Ctx, address: Ipv4Addr) -> Result<Eip, DomainError> {
+    let all = tx.eips_by_address(address)?;
+    if let Some(e) = all
+        .iter()
+        .find(|e| e.account == ctx.account && e.region == ctx.region)
+    {
+        return Ok(e.clone());
+    }
+    if all.iter().any(|e| e.account == ctx.account) {
+        return Err(DomainError::EipOtherRegion);
+    }
+    Err(DomainError::EipNotFound)
 }
 
 fn eip_in(tx: &mut dyn Tx, ctx: &Ctx, id: &EipId) -> Result<Eip, DomainError> {

@@ -51,6 +51,17 @@ pub struct HavipFilter {
     pub resource_group: Option<ResourceGroupId>,
     /// All of these tags: key, and value when given.
     pub tags: Vec<(String, Option<String>)>,
+    /// Any of these names (exact match).
+    pub names: Option<Vec<String>>,
+    /// Bound (InUse or Unassociating) to an EIP with any of these public addresses.
+    pub eip_addresses: Option<Vec<std::net::Ipv4Addr>>,
+    /// Associated with any of these targets (instance or ENI IDs).
+    pub members: Option<Vec<String>>,
+    /// Associated with at least one target of any of these kinds.
+    pub member_kinds: Option<Vec<TargetKind>>,
+    /// Start at this HAVIP (inclusive), in creation order: keyset paging. An ID that does
+    /// not exist matches nothing.
+    pub from: Option<HavipId>,
     /// Rows to skip.
     pub offset: u64,
     /// Rows to return at most.
@@ -128,6 +139,8 @@ pub trait Tx {
     fn eips(&mut self) -> StoreResult<Vec<Eip>>;
     /// EIPs bound or binding to any of these HAVIPs.
     fn eips_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Eip>>;
+    /// EIPs with this public address (every account and region), by ID.
+    fn eips_by_address(&mut self, address: std::net::Ipv4Addr) -> StoreResult<Vec<Eip>>;
     /// Inserts or replaces an EIP.
     fn eip_put(&mut self, e: &Eip) -> StoreResult<()>;
     /// Deletes an EIP.
@@ -193,6 +206,27 @@ pub trait Tx {
     fn ops_make_due(&mut self, havip: Option<&HavipId>, due_ms: i64) -> StoreResult<u64>;
     /// The earliest due time of any operation.
     fn ops_next_due(&mut self) -> StoreResult<Option<i64>>;
+
+    // --- async tasks (pollable by request ID) ---
+    /// The highest ID of a pending operation (0 when there is none).
+    fn ops_max_id(&mut self) -> StoreResult<i64>;
+    /// Pending operations with an ID above `id`, oldest first.
+    fn ops_after(&mut self, id: i64) -> StoreResult<Vec<Operation>>;
+    /// Records that request `request_id` of `account` started operation `op_id` on `havip`.
+    fn task_put(
+        &mut self,
+        account: &AccountId,
+        request_id: &str,
+        op_id: i64,
+        havip: &HavipId,
+        now_ms: i64,
+    ) -> StoreResult<()>;
+    /// The operations a request started, in start order: (HAVIP, still pending). Empty when
+    /// the request started none (or is unknown).
+    fn task_ops(&mut self, account: &AccountId, request_id: &str)
+        -> StoreResult<Vec<(HavipId, bool)>>;
+    /// Forgets tasks recorded before `before_ms`.
+    fn tasks_purge(&mut self, before_ms: i64) -> StoreResult<u64>;
 
     // --- idempotency ---
     /// A remembered request: (fingerprint, stored result).

@@ -168,6 +168,12 @@ pub async fn allocation_fills_a_small_vswitch_exactly<S: Store>(core: Core<S>) {
     assert_eq!(core.havip_create(&c, create("vsw-28", None)).await, Err(DomainError::SubnetExhausted));
     let page = core.havip_list(&c, HavipFilter { vswitches: Some(vec![VSwitchId("vsw-28".into())]), limit: 100, ..Default::default() }).await.unwrap();
     assert_eq!(page.total, 11);
+    // The VPC-only filter is answered from counters: it must agree with the rows.
+    let by_vpc = core.havip_list(&c, HavipFilter { vpcs: Some(vec![VpcId("vpc-a".into()), VpcId("vpc-b".into())]), limit: 1, ..Default::default() }).await.unwrap();
+    assert_eq!((by_vpc.total, by_vpc.items.len()), (11, 1));
+    let all = core.havip_list(&c, HavipFilter { limit: 1, ..Default::default() }).await.unwrap();
+    assert_eq!(all.total, 11);
+    assert_eq!(core.havip_list(&ctx("B"), HavipFilter { vpcs: Some(vec![VpcId("vpc-a".into())]), limit: 1, ..Default::default() }).await.unwrap().total, 0);
 }
 
 /// Explicit addresses are checked: outside, reserved, held.
@@ -392,6 +398,67 @@ pub async fn topology_apply_is_idempotent<S: Store>(core: Core<S>) {
     assert_eq!(core.world_dump().await.unwrap(), before);
 }
 
+/// Async work is pollable by the request that started it: one task row per operation,
+/// running until the worker completes it; synchronous requests and other accounts see none.
+pub async fn async_requests_are_pollable_tasks<S: Store>(core: Core<S>) {
+    let mut c = ctx("A");
+    c.request_id = "req-create".into();
+    let h = core.havip_create(&c, create("vsw-24", None)).await.unwrap().id;
+    let t = core.task_get(&c, "req-create").await.unwrap().expect("create is async here");
+    assert_eq!((t.running, t.resources.clone()), (true, vec![(h.clone(), true)]));
+    settle(&core).await;
+    let t = core.task_get(&c, "req-create").await.unwrap().unwrap();
+    assert_eq!((t.running, t.resources), (false, vec![(h.clone(), false)]));
+    c.request_id = "req-modify".into();
+    core.havip_modify(&c, &h, Some("n".into()), None).await.unwrap();
+    assert_eq!(core.task_get(&c, "req-modify").await.unwrap(), None);
+    assert_eq!(core.task_get(&ctx("B"), "req-create").await.unwrap(), None);
+    // Two targets in one request: one task, two operations.
+    c.request_id = "req-assoc".into();
+    let inst = |id: &str| TargetRef { kind: TargetKind::Instance, id: id.into() };
+    core.havip_associate_sets(&c, vec![(h.clone(), vec![inst("i-1"), inst("i-2")])], crate::service::TargetScope::VSwitch)
+        .await
+        .unwrap();
+    let t = core.task_get(&c, "req-assoc").await.unwrap().unwrap();
+    assert_eq!(t.resources.len(), 2);
+    assert!(t.running);
+    settle(&core).await;
+    assert!(!core.task_get(&c, "req-assoc").await.unwrap().unwrap().running);
+}
+
+/// A settled create is Available at once and records no operation; with targets it is all
+/// or nothing; association sets across HAVIPs are all or nothing.
+pub async fn settled_create_and_association_sets_are_atomic<S: Store>(core: Core<S>) {
+    use crate::service::TargetScope;
+    let c = ctx("A");
+    let inst = |id: &str| TargetRef { kind: TargetKind::Instance, id: id.into() };
+    let h = core.havip_create_settled(&c, create("vsw-24", None)).await.unwrap().id;
+    assert_eq!(status(&core, &h).await, Some(HavipStatus::Available));
+    assert!(core.operations_pending().await.unwrap().is_empty());
+    let before = core.havip_list(&c, HavipFilter { limit: 1000, ..Default::default() }).await.unwrap().total;
+    let bad = core
+        .havip_create_settled_with(&c, create("vsw-24", None), vec![inst("i-1"), inst("i-28")], TargetScope::VSwitch)
+        .await;
+    assert_eq!(bad, Err(DomainError::TargetInOtherVSwitch));
+    let after = core.havip_list(&c, HavipFilter { limit: 1000, ..Default::default() }).await.unwrap().total;
+    assert_eq!(before, after, "a refused create leaves nothing behind");
+    let g = core.havip_create_settled(&c, create("vsw-24", None)).await.unwrap().id;
+    let refused = core
+        .havip_associate_sets(&c, vec![(h.clone(), vec![inst("i-1")]), (g.clone(), vec![inst("i-28")])], TargetScope::VSwitch)
+        .await;
+    assert_eq!(refused, Err(DomainError::TargetInOtherVSwitch));
+    assert!(core.havip_get(&c, &h).await.unwrap().members.is_empty());
+    core.havip_associate_sets(&c, vec![(h.clone(), vec![inst("i-1")]), (g.clone(), vec![inst("i-1")])], TargetScope::VSwitch)
+        .await
+        .unwrap();
+    settle(&core).await;
+    core.havip_unassociate_sets(&c, vec![(h.clone(), vec![inst("i-1")]), (g.clone(), vec![inst("i-1")])], true)
+        .await
+        .unwrap();
+    settle(&core).await;
+    assert!(core.havip_get(&c, &g).await.unwrap().members.is_empty());
+}
+
 /// Instantiates the suite for a backend. `$open` is an expression of type
 /// `impl Fn(&std::path::Path) -> impl Future<Output = S>`.
 #[macro_export]
@@ -457,6 +524,16 @@ macro_rules! store_conformance {
             async fn eip_binding_blocks_delete() {
                 let (_d, c) = fresh(OpTiming::Manual).await;
                 suite::eip_binding_blocks_delete(c).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn async_requests_are_pollable_tasks() {
+                let (_d, c) = fresh(OpTiming::Manual).await;
+                suite::async_requests_are_pollable_tasks(c).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn settled_create_and_association_sets_are_atomic() {
+                let (_d, c) = fresh(OpTiming::Manual).await;
+                suite::settled_create_and_association_sets_are_atomic(c).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn topology_apply_is_idempotent() {

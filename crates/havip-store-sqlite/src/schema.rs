@@ -127,12 +127,51 @@ CREATE TABLE idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_last_used ON idempotency(last_used_ms);
 "#,
-)];
+),
+    (
+        2,
+        r#"
+-- Async work pollable by the request that started it (Tencent DescribeVpcTaskResult): one
+-- row per (request, operation). A task is running while any of its operations is pending.
+CREATE TABLE tasks (
+    account TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    op_id INTEGER NOT NULL,
+    havip TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (account, request_id, op_id)
+) WITHOUT ROWID;
+CREATE INDEX tasks_created ON tasks(created_at_ms);
+-- EIP lookups by public address (Tencent binds EIPs to HAVIPs by address).
+CREATE INDEX eips_address ON eips(address);
+"#,
+    ),
+    (
+        4,
+        r#"
+-- Row counts the quotas and the allocator read on every request, kept in the same
+-- transaction as the rows they count, so neither ever runs COUNT(*) over a large table.
+-- Names: 'vsw:<id>' held addresses, 'vpc:<id>' and 'acct:<id>' HAVIPs, 'ar:<account>/<region>'
+-- HAVIPs of an account in a region.
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    n INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters (name, n) SELECT 'vsw:' || vswitch, COUNT(*) FROM ip_allocations GROUP BY vswitch;
+INSERT INTO counters (name, n) SELECT 'vpc:' || vpc, COUNT(*) FROM havips GROUP BY vpc;
+INSERT INTO counters (name, n) SELECT 'acct:' || account, COUNT(*) FROM havips GROUP BY account;
+INSERT INTO counters (name, n) SELECT 'ar:' || account || '/' || region, COUNT(*) FROM havips GROUP BY account, region;
+"#,
+    ),
+];
 
 /// Brings `conn` to the newest schema, one transaction per migration.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<u32> {
     let mut version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    for (v, sql) in MIGRATIONS {
+    // Applied in version order whatever their order in the list.
+    let mut ordered: Vec<&(u32, &str)> = MIGRATIONS.iter().collect();
+    ordered.sort_by_key(|(v, _)| *v);
+    for (v, sql) in ordered {
         if *v <= version {
             continue;
         }

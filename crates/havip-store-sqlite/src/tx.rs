@@ -149,6 +149,59 @@ fn in_list(col: &str, n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
+    fn count(&self, name: &str) -> StoreResult<u64> {
+        let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| r.get::<_, i64>(0))?;
+        Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2",
+            params![name, delta],
+        )?;
+        Ok(())
+    }
+
+    /// The number of matches read from the counters, for the filters they answer: an
+    /// account and region, optionally narrowed to VPCs, and nothing else.
+    fn counted_total(&self, f: &HavipFilter) -> StoreResult<Option<u64>> {
+        let (Some(account), Some(region)) = (&f.account, &f.region) else {
+            return Ok(None);
+        };
+        let plain = f.ids.is_none()
+            && f.vswitches.is_none()
+            && f.statuses.is_none()
+            && f.addresses.is_none()
+            && f.resource_group.is_none()
+            && f.tags.is_empty()
+            && f.names.is_none()
+            && f.eip_addresses.is_none()
+            && f.members.is_none()
+            && f.member_kinds.is_none();
+        if !plain {
+            return Ok(None);
+        }
+        let Some(vpcs) = &f.vpcs else {
+            return Ok(Some(self.count(&format!("ar:{account}/{region}"))?));
+        };
+        let mut total = 0;
+        let mut seen = std::collections::HashSet::new();
+        for v in vpcs {
+            if !seen.insert(v) {
+                continue;
+            }
+            let owned = self.one(
+                "SELECT 1 FROM vpcs WHERE id = ? AND account = ? AND region = ?",
+                [v.as_str(), account.as_str(), region.as_str()],
+                |_| Ok(()),
+            )?;
+            if owned.is_some() {
+                total += self.count(&format!("vpc:{v}"))?;
+            }
+        }
+        Ok(Some(total))
+    }
+
     fn one<T>(
         &self,
         sql: &str,
@@ -478,6 +531,13 @@ impl Tx for SqliteTx<'_> {
             eip_row,
         )
     }
+    fn eips_by_address(&mut self, address: Ipv4Addr) -> StoreResult<Vec<Eip>> {
+        self.many(
+            "SELECT id, account, region, address, havip, status FROM eips WHERE address = ? ORDER BY id",
+            [address.to_string()],
+            eip_row,
+        )
+    }
     fn eip_put(&mut self, e: &Eip) -> StoreResult<()> {
         self.exec(
             "INSERT INTO eips (id, account, region, address, havip, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
@@ -510,23 +570,23 @@ impl Tx for SqliteTx<'_> {
             "INSERT INTO ip_allocations (vswitch, ip, owner) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             params![vswitch.as_str(), ip as i64, owner],
         )?;
+        if n == 1 {
+            self.count_add(&format!("vsw:{vswitch}"), 1)?;
+        }
         Ok(n == 1)
     }
     fn ip_release(&mut self, vswitch: &VSwitchId, ip: u32, owner: &str) -> StoreResult<()> {
-        self.exec(
+        let n = self.exec(
             "DELETE FROM ip_allocations WHERE vswitch = ? AND ip = ? AND owner = ?",
             params![vswitch.as_str(), ip as i64, owner],
         )?;
+        if n == 1 {
+            self.count_add(&format!("vsw:{vswitch}"), -1)?;
+        }
         Ok(())
     }
     fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64> {
-        Ok(self
-            .one(
-                "SELECT COUNT(*) FROM ip_allocations WHERE vswitch = ?",
-                [vswitch.as_str()],
-                |r| r.get::<_, i64>(0),
-            )?
-            .unwrap_or(0) as u64)
+        self.count(&format!("vsw:{vswitch}"))
     }
     fn ip_used_from(
         &mut self,
@@ -549,6 +609,9 @@ impl Tx for SqliteTx<'_> {
         )
     }
     fn havip_insert(&mut self, h: &Havip) -> StoreResult<()> {
+        self.count_add(&format!("vpc:{}", h.vpc), 1)?;
+        self.count_add(&format!("acct:{}", h.account), 1)?;
+        self.count_add(&format!("ar:{}/{}", h.account, h.region), 1)?;
         self.exec(
             &format!("INSERT INTO havips ({HAVIP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
@@ -576,28 +639,27 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()> {
+        let Some((vpc, account, region)) = self.one(
+            "SELECT vpc, account, region FROM havips WHERE id = ?",
+            [id.as_str()],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+        )?
+        else {
+            return Ok(());
+        };
+        self.count_add(&format!("vpc:{vpc}"), -1)?;
+        self.count_add(&format!("acct:{account}"), -1)?;
+        self.count_add(&format!("ar:{account}/{region}"), -1)?;
         self.exec("DELETE FROM havip_members WHERE havip = ?", [id.as_str()])?;
         self.exec("DELETE FROM havip_tags WHERE havip = ?", [id.as_str()])?;
         self.exec("DELETE FROM havips WHERE id = ?", [id.as_str()])?;
         Ok(())
     }
     fn havip_count_in_vpc(&mut self, vpc: &VpcId) -> StoreResult<u64> {
-        Ok(self
-            .one(
-                "SELECT COUNT(*) FROM havips WHERE vpc = ?",
-                [vpc.as_str()],
-                |r| r.get::<_, i64>(0),
-            )?
-            .unwrap_or(0) as u64)
+        self.count(&format!("vpc:{vpc}"))
     }
     fn havip_count_in_account(&mut self, account: &AccountId) -> StoreResult<u64> {
-        Ok(self
-            .one(
-                "SELECT COUNT(*) FROM havips WHERE account = ?",
-                [account.as_str()],
-                |r| r.get::<_, i64>(0),
-            )?
-            .unwrap_or(0) as u64)
+        self.count(&format!("acct:{account}"))
     }
     fn havip_query(&mut self, f: &HavipFilter) -> StoreResult<(u64, Vec<Havip>)> {
         let mut wh: Vec<String> = Vec::new();
@@ -666,18 +728,51 @@ impl Tx for SqliteTx<'_> {
                 }
             }
         }
+        if let Some(names) = &f.names {
+            wh.push(in_list("name", names.len()));
+            ps.extend(names.iter().map(|n| text(n)));
+        }
+        if let Some(addrs) = &f.eip_addresses {
+            wh.push(format!(
+                "EXISTS (SELECT 1 FROM eips e WHERE e.havip = havips.id AND e.status IN ('InUse', 'Unassociating') AND {})",
+                in_list("e.address", addrs.len())
+            ));
+            ps.extend(addrs.iter().map(|a| text(&a.to_string())));
+        }
+        if let Some(targets) = &f.members {
+            wh.push(format!(
+                "EXISTS (SELECT 1 FROM havip_members m WHERE m.havip = havips.id AND {})",
+                in_list("m.target", targets.len())
+            ));
+            ps.extend(targets.iter().map(|t| text(t)));
+        }
+        if let Some(kinds) = &f.member_kinds {
+            wh.push(format!(
+                "EXISTS (SELECT 1 FROM havip_members m WHERE m.havip = havips.id AND {})",
+                in_list("m.kind", kinds.len())
+            ));
+            ps.extend(kinds.iter().map(|k| text(k.as_str())));
+        }
+        if let Some(from) = &f.from {
+            // NULL (no such HAVIP) compares as unknown: the query matches nothing.
+            wh.push("seq >= (SELECT seq FROM havips WHERE id = ?)".into());
+            ps.push(text(from.as_str()));
+        }
         let wh = if wh.is_empty() {
             "1".to_string()
         } else {
             wh.join(" AND ")
         };
-        let total: i64 = self
-            .one(
-                &format!("SELECT COUNT(*) FROM havips WHERE {wh}"),
-                params_from_iter(ps.iter()),
-                |r| r.get(0),
-            )?
-            .unwrap_or(0);
+        let total: i64 = match self.counted_total(f)? {
+            Some(n) => n as i64,
+            None => self
+                .one(
+                    &format!("SELECT COUNT(*) FROM havips WHERE {wh}"),
+                    params_from_iter(ps.iter()),
+                    |r| r.get(0),
+                )?
+                .unwrap_or(0),
+        };
         let limit = f.limit.min(i64::MAX as u64) as i64;
         let offset = f.offset.min(i64::MAX as u64) as i64;
         let mut ps2 = ps;
@@ -809,6 +904,51 @@ impl Tx for SqliteTx<'_> {
                 |r| r.get::<_, Option<i64>>(0),
             )?
             .flatten())
+    }
+
+    fn ops_max_id(&mut self) -> StoreResult<i64> {
+        Ok(self
+            .one("SELECT MAX(id) FROM operations", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })?
+            .flatten()
+            .unwrap_or(0))
+    }
+    fn ops_after(&mut self, id: i64) -> StoreResult<Vec<Operation>> {
+        self.many(
+            "SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations WHERE id > ? ORDER BY id",
+            [id],
+            op_row,
+        )
+    }
+    fn task_put(
+        &mut self,
+        account: &AccountId,
+        request_id: &str,
+        op_id: i64,
+        havip: &HavipId,
+        now_ms: i64,
+    ) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO tasks (account, request_id, op_id, havip, created_at_ms) VALUES (?, ?, ?, ?, ?)",
+            params![account.as_str(), request_id, op_id, havip.as_str(), now_ms],
+        )?;
+        Ok(())
+    }
+    fn task_ops(
+        &mut self,
+        account: &AccountId,
+        request_id: &str,
+    ) -> StoreResult<Vec<(HavipId, bool)>> {
+        self.many(
+            "SELECT t.havip, EXISTS (SELECT 1 FROM operations o WHERE o.id = t.op_id) FROM tasks t
+             WHERE t.account = ? AND t.request_id = ? ORDER BY t.op_id",
+            [account.as_str(), request_id],
+            |r| Ok((HavipId(r.get(0)?), r.get::<_, bool>(1)?)),
+        )
+    }
+    fn tasks_purge(&mut self, before_ms: i64) -> StoreResult<u64> {
+        Ok(self.exec("DELETE FROM tasks WHERE created_at_ms < ?", [before_ms])? as u64)
     }
 
     fn idem_get(

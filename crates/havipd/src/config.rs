@@ -56,6 +56,12 @@ pub struct Listen {
     /// The Alibaba Cloud VPC API.
     #[serde(default = "default_aliyun")]
     pub aliyun: SocketAddr,
+    /// The Baidu AI Cloud VPC havip API.
+    #[serde(default = "default_baidu")]
+    pub baidu: SocketAddr,
+    /// The Tencent Cloud API 3.0 (VPC 2017-03-12, ECM 2019-07-19).
+    #[serde(default = "default_tencent")]
+    pub tencent: SocketAddr,
 }
 
 fn default_admin() -> SocketAddr {
@@ -64,12 +70,51 @@ fn default_admin() -> SocketAddr {
 fn default_aliyun() -> SocketAddr {
     "127.0.0.1:9081".parse().expect("literal address")
 }
+fn default_tencent() -> SocketAddr {
+    "127.0.0.1:9082".parse().expect("literal address")
+}
+fn default_baidu() -> SocketAddr {
+    "127.0.0.1:9083".parse().expect("literal address")
+}
 
 impl Default for Listen {
     fn default() -> Self {
         Listen {
             admin: default_admin(),
             aliyun: default_aliyun(),
+            baidu: default_baidu(),
+            tencent: default_tencent(),
+        }
+    }
+}
+
+/// The Baidu API. Baidu requests carry no region: each region has its own endpoint host
+/// (`bcc.{region}.baidubce.com`), which selects the region when a client sends it; any
+/// other `Host` (an SDK pointed at this listener's address) gets `default_region`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaiduApi {
+    /// The region of requests whose host names none.
+    #[serde(default = "default_baidu_region", deserialize_with = "non_empty")]
+    pub default_region: String,
+}
+
+fn default_baidu_region() -> String {
+    "bj".into()
+}
+
+fn non_empty<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.is_empty() {
+        return Err(serde::de::Error::custom("must not be empty"));
+    }
+    Ok(s)
+}
+
+impl Default for BaiduApi {
+    fn default() -> Self {
+        BaiduApi {
+            default_region: default_baidu_region(),
         }
     }
 }
@@ -172,6 +217,10 @@ pub struct Limits {
     /// How long in-flight requests may finish after SIGTERM.
     #[serde(default = "default_drain")]
     pub drain: Dur,
+    /// Tencent API rate limit: requests a second per (account, product, action); Tencent
+    /// documents 20 for the HAVIP APIs. `0` disables the limit.
+    #[serde(default = "default_tencent_rate")]
+    pub tencent_requests_per_second: u32,
 }
 
 fn default_body() -> usize {
@@ -180,12 +229,16 @@ fn default_body() -> usize {
 fn default_drain() -> Dur {
     Dur(Duration::from_secs(10))
 }
+fn default_tencent_rate() -> u32 {
+    20
+}
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body_bytes: default_body(),
             drain: default_drain(),
+            tencent_requests_per_second: default_tencent_rate(),
         }
     }
 }
@@ -206,6 +259,9 @@ pub struct Config {
     /// Admin API.
     #[serde(default)]
     pub admin: Admin,
+    /// The Baidu API.
+    #[serde(default)]
+    pub baidu: BaiduApi,
     /// Operation timing.
     #[serde(default)]
     pub operations: Operations,
@@ -264,6 +320,11 @@ mod tests {
     fn empty_file_gives_defaults() {
         let c: Config = toml::from_str("").unwrap();
         assert_eq!(c.listen.aliyun.port(), 9081);
+        assert_eq!(c.listen.baidu.port(), 9083);
+        assert_eq!(c.listen.tencent.port(), 9082);
+        assert_eq!(c.limits.tencent_requests_per_second, 20);
+        assert_eq!(c.baidu.default_region, "bj");
+        assert_eq!(c.core().quotas(Cloud::Baidu).instances_per_havip, 5);
         assert_eq!(c.operations.mode, Mode::Delay);
         assert_eq!(c.core().quotas(Cloud::Aliyun).instances_per_havip, 2);
     }
@@ -273,6 +334,8 @@ mod tests {
         assert!(toml::from_str::<Config>("colour = 1").is_err());
         assert!(toml::from_str::<Config>("[operations]\ndelay = \"fast\"").is_err());
         assert!(toml::from_str::<Config>("[quotas.aliyun]\nbogus = 1").is_err());
+        assert!(toml::from_str::<Config>("[baidu]\ndefault_region = \"\"").is_err());
+        assert!(toml::from_str::<Config>("[baidu]\nregion = \"bj\"").is_err());
     }
 
     #[test]

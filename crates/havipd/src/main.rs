@@ -10,6 +10,8 @@ use clap::Parser;
 use config::Config;
 use havip_api::serve::{serve, ServeOptions};
 use havip_api_aliyun::Aliyun;
+use havip_api_baidu::Baidu;
+use havip_api_tencent::Tencent;
 use havip_core::world::WorldDoc;
 use havip_core::Core;
 use havip_store_sqlite::SqliteStore;
@@ -112,8 +114,12 @@ async fn main() {
     };
     let admin_l = bind(cfg.listen.admin).await;
     let aliyun_l = bind(cfg.listen.aliyun).await;
+    let baidu_l = bind(cfg.listen.baidu).await;
+    let tencent_l = bind(cfg.listen.tencent).await;
     let admin_addr = admin_l.local_addr().unwrap_or_else(|e| fail(e));
     let aliyun_addr = aliyun_l.local_addr().unwrap_or_else(|e| fail(e));
+    let baidu_addr = baidu_l.local_addr().unwrap_or_else(|e| fail(e));
+    let tencent_addr = tencent_l.local_addr().unwrap_or_else(|e| fail(e));
     let opts = ServeOptions {
         max_body: cfg.limits.max_body_bytes,
         drain: cfg.limits.drain.0,
@@ -128,6 +134,23 @@ async fn main() {
         opts.clone(),
         shutdown(stop_rx.clone()),
     ));
+    let baidu = Arc::new(Baidu::new(core.clone(), cfg.baidu.default_region.clone()));
+    let baidu_task = tokio::spawn(serve(
+        baidu_l,
+        baidu,
+        opts.clone(),
+        shutdown(stop_rx.clone()),
+    ));
+    let tencent = Arc::new(Tencent::new(
+        core.clone(),
+        cfg.limits.tencent_requests_per_second,
+    ));
+    let tencent_task = tokio::spawn(serve(
+        tencent_l,
+        tencent,
+        opts.clone(),
+        shutdown(stop_rx.clone()),
+    ));
     let admin_router = admin::router(core.clone(), token);
     let admin_stop = shutdown(stop_rx.clone());
     let admin_task = tokio::spawn(async move {
@@ -135,11 +158,13 @@ async fn main() {
             .with_graceful_shutdown(admin_stop)
             .await;
     });
-    tracing::info!(admin = %admin_addr, aliyun = %aliyun_addr, "listening");
+    tracing::info!(admin = %admin_addr, aliyun = %aliyun_addr, baidu = %baidu_addr, tencent = %tencent_addr, "listening");
     write_ports(
         &cfg.data_dir,
         &admin_addr.to_string(),
         &aliyun_addr.to_string(),
+        &baidu_addr.to_string(),
+        &tencent_addr.to_string(),
     );
 
     // 7. Wait for a signal, then drain.
@@ -147,6 +172,8 @@ async fn main() {
     tracing::info!("shutting down: draining requests");
     let _ = stop_tx.send(true);
     let _ = aliyun_task.await;
+    let _ = baidu_task.await;
+    let _ = tencent_task.await;
     let _ = admin_task.await;
     for w in workers {
         let _ = w.await;
@@ -160,8 +187,9 @@ fn uuid_like() -> String {
 }
 
 /// Writes `ports.json` atomically (write, then rename).
-fn write_ports(dir: &std::path::Path, admin: &str, aliyun: &str) {
-    let body = serde_json::json!({"admin": admin, "aliyun": aliyun}).to_string();
+fn write_ports(dir: &std::path::Path, admin: &str, aliyun: &str, baidu: &str, tencent: &str) {
+    let body = serde_json::json!({"admin": admin, "aliyun": aliyun, "baidu": baidu, "tencent": tencent})
+        .to_string();
     let tmp = dir.join("ports.json.tmp");
     let done =
         std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, dir.join("ports.json")));
