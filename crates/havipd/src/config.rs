@@ -195,16 +195,48 @@ impl Default for Auth {
     }
 }
 
+/// Overrides of one cloud's quotas; a field left out keeps that cloud's documented default.
+#[derive(Clone, Copy, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaOverrides {
+    /// Instances or ENIs one HAVIP may be associated with.
+    pub instances_per_havip: Option<u32>,
+    /// HAVIPs one instance or ENI may be associated with.
+    pub havips_per_instance: Option<u32>,
+    /// HAVIPs in one VPC.
+    pub havips_per_vpc: Option<u32>,
+    /// HAVIPs of one account.
+    pub havips_per_account: Option<u32>,
+    /// Tags on one HAVIP.
+    pub tags_per_havip: Option<u32>,
+}
+
+impl QuotaOverrides {
+    /// `base` with these overrides applied.
+    pub fn over(self, base: Quotas) -> Quotas {
+        Quotas {
+            instances_per_havip: self.instances_per_havip.unwrap_or(base.instances_per_havip),
+            havips_per_instance: self.havips_per_instance.unwrap_or(base.havips_per_instance),
+            havips_per_vpc: self.havips_per_vpc.unwrap_or(base.havips_per_vpc),
+            havips_per_account: self.havips_per_account.unwrap_or(base.havips_per_account),
+            tags_per_havip: self.tags_per_havip.unwrap_or(base.tags_per_havip),
+        }
+    }
+}
+
 /// Quotas per cloud; every field defaults to the cloud's documented value.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaConfig {
     /// Alibaba Cloud.
-    pub aliyun: Option<Quotas>,
+    #[serde(default)]
+    pub aliyun: QuotaOverrides,
     /// Tencent Cloud.
-    pub tencent: Option<Quotas>,
+    #[serde(default)]
+    pub tencent: QuotaOverrides,
     /// Baidu AI Cloud.
-    pub baidu: Option<Quotas>,
+    #[serde(default)]
+    pub baidu: QuotaOverrides,
 }
 
 /// Request limits.
@@ -295,7 +327,7 @@ impl Config {
 
     /// What the core needs.
     pub fn core(&self) -> CoreConfig {
-        let q = |c: Cloud, o: Option<Quotas>| (c, o.unwrap_or_else(|| Quotas::default_for(c)));
+        let q = |c: Cloud, o: QuotaOverrides| (c, o.over(Quotas::default_for(c)));
         CoreConfig {
             quotas: [
                 q(Cloud::Aliyun, self.quotas.aliyun),
@@ -350,5 +382,10 @@ mod tests {
         let c: Config = toml::from_str("[quotas.aliyun]\nhavips_per_account = 3").unwrap();
         let q = c.core().quotas(Cloud::Aliyun);
         assert_eq!((q.havips_per_account, q.havips_per_vpc), (3, 5));
+        // Another cloud's partial override keeps that cloud's own defaults, not Alibaba's.
+        let c: Config = toml::from_str("[quotas.tencent]\nhavips_per_account = 3").unwrap();
+        let q = c.core().quotas(Cloud::Tencent);
+        assert_eq!(q.instances_per_havip, Quotas::default_for(Cloud::Tencent).instances_per_havip);
+        assert_eq!(q.havips_per_account, 3);
     }
 }
