@@ -1,0 +1,115 @@
+//! Micro-benchmark of address allocation: [`havip_core::alloc::claim_any`] in a /8 vSwitch
+//! that already holds a million addresses, against the real SQLite transaction (`SqliteTx`
+//! behind `Store::write`), with no HTTP and no commit in the timed section.
+//!
+//! Setup: a world with one /8 VPC and one /8 vSwitch (10.0.0.0/8); one transaction claims
+//! `held` addresses through `Tx::ip_claim` (every 16th address from 10.0.0.1, spread over
+//! the whole block), and commits. Then one more transaction runs a warm-up of 1,000
+//! allocations and times `samples` calls of `claim_any` one by one (`Instant` around each
+//! call); every claimed address stays held, so the block only gets fuller.
+
+use havip_core::alloc::{claim_any, Reserved};
+use havip_core::config::CoreConfig;
+use havip_core::store::Store;
+use havip_core::types::*;
+use havip_core::world::*;
+use havip_core::Core;
+use havip_store_sqlite::SqliteStore;
+use serde::Serialize;
+use std::path::Path;
+use std::time::Instant;
+
+/// The result.
+#[derive(Clone, Debug, Serialize)]
+pub struct AllocReport {
+    /// Addresses held before timing.
+    pub held: u64,
+    /// Timed calls.
+    pub samples: u64,
+    /// Median, µs.
+    pub median_us: f64,
+    /// 90th percentile, µs.
+    pub p90_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Largest, µs.
+    pub max_us: f64,
+    /// Mean, µs.
+    pub mean_us: f64,
+    /// Seconds to seed the held addresses (one transaction).
+    pub seed_seconds: f64,
+}
+
+const VSW: &str = "vsw-bp1allocbench00000001";
+
+/// Runs the benchmark in `dir` (an empty directory).
+pub async fn run(dir: &Path, held: u64, samples: u64) -> Result<AllocReport, String> {
+    let cidr: Cidr = "10.0.0.0/8".parse().expect("literal CIDR");
+    if held * 16 + 16 >= cidr.size() {
+        return Err(format!("{held} addresses spaced by 16 do not fit a /8"));
+    }
+    let store = SqliteStore::open_dir(dir).map_err(|e| e.to_string())?;
+    let core = Core::new(store, CoreConfig::default());
+    let mut doc = crate::seed::world(0, 0);
+    doc.vpc = vec![VpcDoc {
+        id: VpcId("vpc-bp1allocbench00000001".into()),
+        account: AccountId(crate::seed::ACCOUNT.into()),
+        region: RegionId(crate::seed::REGION.into()),
+        cidr,
+    }];
+    doc.vswitch = vec![VSwitchDoc {
+        id: VSwitchId(VSW.into()),
+        vpc: VpcId("vpc-bp1allocbench00000001".into()),
+        zone: "cn-hangzhou-h".into(),
+        cidr,
+    }];
+    core.world_apply(doc).await.map_err(|e| e.to_string())?;
+
+    let t = Instant::now();
+    core.store()
+        .write(move |tx| {
+            let vsw = VSwitchId(VSW.into());
+            let base = cidr.base() + 1;
+            for i in 0..held {
+                tx.ip_claim(&vsw, base + (i as u32) * 16, "seed")?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let seed_seconds = t.elapsed().as_secs_f64();
+
+    let mut ns: Vec<u64> = core
+        .store()
+        .write(move |tx| {
+            let vsw = VSwitchId(VSW.into());
+            let mut rng = rand::thread_rng();
+            let reserved = Reserved::of(Cloud::Aliyun);
+            for i in 0..1_000u32 {
+                claim_any(tx, &vsw, cidr, reserved, &format!("warm:{i}"), &mut rng)?;
+            }
+            let mut out = Vec::with_capacity(samples as usize);
+            for i in 0..samples {
+                let owner = format!("bench:{i}");
+                let t = Instant::now();
+                claim_any(tx, &vsw, cidr, reserved, &owner, &mut rng)?;
+                out.push(t.elapsed().as_nanos() as u64);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    core.store().close();
+    ns.sort_unstable();
+    let at = |q: f64| ns[((ns.len() as f64 - 1.0) * q).round() as usize] as f64 / 1000.0;
+    Ok(AllocReport {
+        held,
+        samples,
+        median_us: at(0.5),
+        p90_us: at(0.9),
+        p99_us: at(0.99),
+        max_us: at(1.0),
+        mean_us: ns.iter().sum::<u64>() as f64 / ns.len().max(1) as f64 / 1000.0,
+        seed_seconds,
+    })
+}
