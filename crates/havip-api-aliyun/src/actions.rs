@@ -7,6 +7,7 @@
 
 use crate::error::{from_domain, AliError};
 use crate::params::Params;
+use havip_api::time::iso8601_utc;
 use havip_core::ctx::Ctx;
 use havip_core::model::{HavipView, Tag};
 use havip_core::service::{CreateHavip, TargetRef};
@@ -212,12 +213,6 @@ fn target_param(p: &Params) -> Result<TargetRef, AliError> {
     Ok(TargetRef { kind, id })
 }
 
-fn time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
-}
-
 /// One item of DescribeHaVips.
 pub fn havip_json(v: &HavipView) -> Value {
     let h = &v.havip;
@@ -241,7 +236,7 @@ pub fn havip_json(v: &HavipView) -> Value {
         "Status": h.status.as_str(),
         "Name": h.name,
         "Description": h.description,
-        "CreateTime": time(h.created_at),
+        "CreateTime": iso8601_utc(h.created_at),
         "ChargeType": "none",
         "MasterInstanceId": h.master.clone().unwrap_or_default(),
         "AssociatedInstanceType": kind,

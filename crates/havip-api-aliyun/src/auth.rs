@@ -11,6 +11,7 @@ use crate::error::AliError;
 use crate::params::Params;
 use crate::render::Format;
 use crate::signature as sig;
+use havip_api::time::parse_rfc3339_ms;
 use havip_api::{form, RawRequest};
 use havip_core::auth::{Credential, KeyRing, NonceCache};
 use havip_core::types::Cloud;
@@ -90,14 +91,8 @@ pub fn format_of(req: &RawRequest, pairs: &[(String, String)]) -> Format {
     }
 }
 
-fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
-}
-
 fn check_clock(stamp: &str, clock: &Clock<'_>) -> Result<(), AliError> {
-    let t = parse_time(stamp).ok_or_else(|| {
+    let t = parse_rfc3339_ms(stamp).ok_or_else(|| {
         AliError::code(
             400,
             "InvalidTimeStamp.Format",

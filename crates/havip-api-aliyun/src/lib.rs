@@ -16,6 +16,7 @@ pub mod signature;
 
 use actions::Action;
 use error::AliError;
+use havip_api::cache::ResponseCache;
 use havip_api::{Dialect, RawRequest, RawResponse};
 use havip_core::ctx::{Ctx, Idempotency};
 use havip_core::ids::new_request_id;
@@ -32,7 +33,19 @@ pub const VERSION: &str = "2016-04-28";
 pub struct Aliyun<S: Store> {
     core: Core<S>,
     host_id: String,
+    cache: ResponseCache,
 }
+
+/// What a request came to.
+enum Answer {
+    /// Fields to render, and where to cache the rendering (key, generation).
+    Fields(Format, Action, serde_json::Value, Option<(String, u64)>),
+    /// A cached rendering, already stamped with this request's ID.
+    Cached(RawResponse),
+}
+
+/// Rendered read responses kept per store generation.
+const CACHE_ENTRIES: usize = 16_384;
 
 impl<S: Store> Aliyun<S> {
     /// A dialect answering as `host_id` (the `HostId` of error bodies).
@@ -40,6 +53,7 @@ impl<S: Store> Aliyun<S> {
         Aliyun {
             core,
             host_id: host_id.into(),
+            cache: ResponseCache::new(CACHE_ENTRIES),
         }
     }
 
@@ -47,7 +61,7 @@ impl<S: Store> Aliyun<S> {
         &self,
         req: &RawRequest,
         request_id: &str,
-    ) -> Result<(Format, Action, serde_json::Value), (Format, AliError)> {
+    ) -> Result<Answer, (Format, AliError)> {
         let json = Format::Json;
         if req.body_too_large {
             return Err((
@@ -149,10 +163,22 @@ impl<S: Store> Aliyun<S> {
             request_id: request_id.to_string(),
             idempotency,
         };
+        // Reads are served from the cache while no write has committed since they were
+        // rendered (see havip_api::cache for why that is exact).
+        let slot = if action.mutates() {
+            None
+        } else {
+            self.core.write_generation().map(|g| (p.cache_key(ctx.account.as_str(), action.name(), format == Format::Xml), g))
+        };
+        if let Some((key, g)) = &slot {
+            if let Some(hit) = self.cache.get(key, *g, request_id) {
+                return Ok(Answer::Cached(hit));
+            }
+        }
         let out = actions::run(&self.core, action, &ctx, p)
             .await
             .map_err(fail)?;
-        Ok((format, action, out))
+        Ok(Answer::Fields(format, action, out, slot))
     }
 }
 
@@ -164,9 +190,17 @@ impl<S: Store> Dialect for Aliyun<S> {
     async fn handle(&self, req: RawRequest) -> RawResponse {
         let request_id = new_request_id();
         match self.answer(&req, &request_id).await {
-            Ok((format, action, fields)) => {
+            Ok(Answer::Fields(format, action, fields, slot)) => {
                 tracing::debug!(request_id = %request_id, action = action.name(), "request served");
-                render::success(format, action.name(), &request_id, fields)
+                let r = render::success(format, action.name(), &request_id, fields);
+                if let Some((key, generation)) = slot {
+                    self.cache.put(key, generation, &r, &request_id);
+                }
+                r
+            }
+            Ok(Answer::Cached(r)) => {
+                tracing::debug!(request_id = %request_id, "request served from cache");
+                r
             }
             Err((format, err)) => {
                 if err.status >= 500 {

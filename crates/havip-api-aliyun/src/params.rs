@@ -182,6 +182,23 @@ impl Params {
             .collect())
     }
 
+    /// The cache key of a read: the caller's account, the action, the answer format and
+    /// every business parameter (sorted), so that only identical questions of one tenant
+    /// share an answer.
+    pub fn cache_key(&self, account: &str, action: &str, xml: bool) -> String {
+        let mut pairs: Vec<(&String, &String)> =
+            self.map.iter().filter(|(k, _)| !PROTOCOL.contains(&k.as_str())).collect();
+        pairs.sort();
+        let mut key = format!("{account}\u{0}{action}\u{0}{xml}");
+        for (k, v) in pairs {
+            key.push('\u{0}');
+            key.push_str(k);
+            key.push('=');
+            key.push_str(v);
+        }
+        key
+    }
+
     /// A digest of every business parameter except `ClientToken`: two requests with one token
     /// are "the same request" when their fingerprints match.
     pub fn fingerprint(&self, action: &str) -> String {
@@ -208,13 +225,7 @@ mod tests {
     use super::*;
 
     fn p(pairs: &[(&str, &str)]) -> Params {
-        Params::from_pairs(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
-        .unwrap()
+        Params::from_pairs(havip_testkit::pairs(pairs)).unwrap()
     }
 
     #[test]

@@ -27,17 +27,11 @@
 //! byte order equals code-point order, which is what the SDKs' sorts produce.
 
 use base64::Engine as _;
+use havip_api::crypto::{hmac_sha256, parse_authorization_fields, split_signed_headers};
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
 
-/// Everything except the RFC 3986 unreserved characters `A-Z a-z 0-9 - _ . ~`.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+pub use havip_api::crypto::{constant_time_eq, pct_encode, sha256_hex};
 
 /// The V3 algorithm name, as it opens the `Authorization` header and the string to sign.
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -45,16 +39,6 @@ pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 /// Hex SHA-256 of an empty payload (what `x-acs-content-sha256` carries for an empty body).
 pub const EMPTY_PAYLOAD_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-/// RFC 3986 percent-encoding, upper-case hex, keeps A-Z a-z 0-9 - _ . ~
-pub fn pct_encode(s: &str) -> String {
-    utf8_percent_encode(s, RFC3986).to_string()
-}
-
-/// Lower-case hex SHA-256 of `data` (the V3 `HashedRequestPayload` of a body).
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
 
 /// Sorts `(name, value)` pairs by name, then value, and joins them as
 /// `pct(name)=pct(value)` with `&`.
@@ -115,33 +99,15 @@ pub struct Acs3Authorization {
 /// empty header name in `SignedHeaders`. Whitespace around the comma-separated fields is
 /// tolerated.
 pub fn parse_acs3_authorization(value: &str) -> Option<Acs3Authorization> {
-    let rest = value.strip_prefix(ACS3_ALGORITHM)?;
-    // The algorithm must be followed by whitespace, not run into other text.
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for field in rest.split(',') {
-        let (name, field_value) = field.trim().split_once('=')?;
-        let slot = match name {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => return None,
-        };
-        if slot.is_some() || field_value.is_empty() {
-            return None;
-        }
-        *slot = Some(field_value);
-    }
-    let signed_headers: Vec<String> = signed_headers?.split(';').map(str::to_owned).collect();
-    if signed_headers.iter().any(String::is_empty) {
-        return None;
-    }
+    let [credential, signed_headers, signature] = parse_authorization_fields(
+        value,
+        ACS3_ALGORITHM,
+        ["Credential", "SignedHeaders", "Signature"],
+    )?;
     Some(Acs3Authorization {
-        access_key_id: credential?.to_owned(),
-        signed_headers,
-        signature: signature?.to_owned(),
+        access_key_id: credential.to_owned(),
+        signed_headers: split_signed_headers(signed_headers)?,
+        signature: signature.to_owned(),
     })
 }
 
@@ -204,33 +170,13 @@ pub fn acs3_string_to_sign(canonical_request: &str) -> String {
 
 /// hex(HMAC-SHA256(secret, sts))
 pub fn acs3_sign(secret: &str, string_to_sign: &str) -> String {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(string_to_sign.as_bytes());
-    hex::encode(mac.finalize().into_bytes())
-}
-
-/// Constant-time comparison of two signature strings.
-///
-/// The running time depends only on the lengths (which are not secret: every valid signature
-/// of one algorithm has the same length), never on where the inputs first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
+    hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use havip_testkit::pairs;
 
     /// The common parameters of the signatures.md §1 vector.
     fn v2_common() -> Vec<(&'static str, &'static str)> {
@@ -243,14 +189,6 @@ mod tests {
             ("Timestamp", "2024-01-01T00:00:00Z"),
             ("Version", "2016-04-28"),
         ]
-    }
-
-    #[test]
-    fn pct_encode_should_keep_only_unreserved_characters() {
-        assert_eq!(pct_encode("a b*c~d/é+"), "a%20b%2Ac~d%2F%C3%A9%2B");
-        assert_eq!(pct_encode("AZaz09-_.~"), "AZaz09-_.~");
-        assert_eq!(pct_encode(":&=?%"), "%3A%26%3D%3F%25");
-        assert_eq!(pct_encode(""), "");
     }
 
     #[test]
@@ -404,13 +342,5 @@ mod tests {
         )
         .expect("spaces after commas are tolerated");
         assert_eq!(ok.signed_headers, vec!["host", "x-acs-date"]);
-    }
-
-    #[test]
-    fn constant_time_eq_should_compare_bytes_and_lengths() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(constant_time_eq(b"", b""));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 }

@@ -36,9 +36,7 @@ pub fn parse_bce_time(s: &str) -> Option<i64> {
     if s.len() != 20 || !s.ends_with('Z') {
         return None;
     }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    havip_api::time::parse_rfc3339_ms(s)
 }
 
 fn expired() -> BceError {

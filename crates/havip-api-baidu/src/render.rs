@@ -3,6 +3,7 @@
 //! `{"code", "message", "requestId"}`).
 
 use crate::error::BceError;
+use havip_api::time::iso8601_utc;
 use havip_api::RawResponse;
 use havip_core::model::HavipView;
 use havip_core::types::{HavipStatus, TargetKind};
@@ -21,12 +22,6 @@ pub fn status(s: HavipStatus) -> &'static str {
         HavipStatus::Unassociating => "unbinding",
         HavipStatus::Deleting => "deleting",
     }
-}
-
-fn time(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }
 
 /// The HaVip object (reference §2). `publicIpAddress` is `""` and `bindedInstances` `[]`
@@ -62,7 +57,7 @@ pub fn havip_json(v: &HavipView) -> Value {
         "privateIpAddress": h.ip.to_string(),
         "publicIpAddress": public_ip,
         "bindedInstances": instances,
-        "createdTime": time(h.created_at),
+        "createdTime": iso8601_utc(h.created_at),
     })
 }
 

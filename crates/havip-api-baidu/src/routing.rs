@@ -175,12 +175,7 @@ pub fn route(method: &str, path: &str, query: &[(String, String)]) -> Result<Rou
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn q(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect()
-    }
+    use havip_testkit::pairs as q;
 
     fn op(method: &str, path: &str, query: &[(&str, &str)]) -> Result<Operation, &'static str> {
         route(method, path, &q(query))

@@ -25,19 +25,13 @@
 //! The body is not signed: only `content-length` (and `content-md5` when sent) protect it, so
 //! an equal-length body change still verifies. That is a property of the protocol.
 
-use hmac::{Hmac, Mac};
-use percent_encoding::{percent_decode_str, percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use sha2::Sha256;
+use havip_api::crypto::{hmac_sha256, RFC3986};
+use percent_encoding::{percent_decode_str, percent_encode, AsciiSet};
+
+pub use havip_api::crypto::{constant_time_eq, pct_encode};
 
 /// The version tag that opens every `bce-auth-v1` authorization string.
 pub const BCE_AUTH_VERSION: &str = "bce-auth-v1";
-
-/// Everything except the RFC 3986 unreserved characters `A-Z a-z 0-9 - _ . ~`.
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 /// [`RFC3986`] that also keeps `/`, for the canonical URI.
 const RFC3986_PATH: &AsciiSet = &RFC3986.remove(b'/');
@@ -45,16 +39,8 @@ const RFC3986_PATH: &AsciiSet = &RFC3986.remove(b'/');
 /// The headers signed when `signedHeaders` is empty (besides every `x-bce-*` header).
 const DEFAULT_SIGNED_HEADERS: &[&str] = &["host", "content-length", "content-type", "content-md5"];
 
-/// RFC 3986 percent-encoding of the UTF-8 bytes of `s`, upper-case hex; keeps only
-/// `A-Z a-z 0-9 - _ . ~`.
-pub fn pct_encode(s: &str) -> String {
-    percent_encode(s.as_bytes(), RFC3986).to_string()
-}
-
 fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(message);
-    hex::encode(mac.finalize().into_bytes())
+    hex::encode(hmac_sha256(key, message))
 }
 
 /// The fields of a `bce-auth-v1` authorization string.
@@ -215,27 +201,10 @@ pub fn bce_sign(signing_key_hex: &str, canonical_request: &str) -> String {
     hmac_sha256_hex(signing_key_hex.as_bytes(), canonical_request.as_bytes())
 }
 
-/// Constant-time comparison of two signature strings.
-///
-/// The running time depends only on the lengths (which are not secret: every valid signature
-/// has the same length), never on where the inputs first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use havip_testkit::pairs;
 
     #[test]
     fn should_reproduce_baidus_published_example() {
@@ -399,12 +368,5 @@ mod tests {
             explicit.auth_string_prefix(),
             "bce-auth-v1/ak/2024-01-01T00:00:00Z/60"
         );
-    }
-
-    #[test]
-    fn constant_time_eq_should_compare_bytes_and_lengths() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

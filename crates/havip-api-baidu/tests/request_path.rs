@@ -6,7 +6,6 @@
 //! `SignatureDoesNotMatch`; the same requests an hour later are `RequestExpired`, and under
 //! a key of another cloud `InvalidAccessKeyId`.
 
-use bytes_free::raw;
 use havip_api::form;
 use havip_api_baidu::auth::{self, parse_bce_time, Clock};
 use havip_api_baidu::params::{self, Request};
@@ -14,64 +13,13 @@ use havip_api_baidu::routing;
 use havip_core::auth::KeyRing;
 use havip_core::model::AccessKey;
 use havip_core::types::{AccessKeyId, AccountId, Cloud, TargetKind};
+use havip_testkit::fixtures::{self, Fixture};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
-mod bytes_free {
-    use havip_api::RawRequest;
-    use serde_json::Value;
-
-    /// The recorded request as the listener would hand it over (header names lower-cased).
-    pub fn raw(req: &Value) -> RawRequest {
-        let headers: Vec<(String, String)> = req["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_ascii_lowercase(),
-                    h[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        RawRequest {
-            method: req["method"].as_str().unwrap().to_string(),
-            path: req["path"].as_str().unwrap().to_string(),
-            query: req["query_string"].as_str().unwrap().to_string(),
-            headers,
-            body: req["body"]
-                .as_str()
-                .unwrap()
-                .to_string()
-                .into_bytes()
-                .into(),
-            body_too_large: false,
-            bad_header: false,
-        }
-    }
-}
-
-fn fixtures() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/wire/baidu/bce-python-sdk");
-    assert!(
-        dir.is_dir(),
-        "fixture directory {} is missing: shared/ must sit beside the repository",
-        dir.display()
-    );
-    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("json"))
-        .collect();
-    out.sort();
-    assert!(
-        out.len() >= 14,
-        "expected the 14 Baidu fixtures, found {}",
-        out.len()
-    );
-    out
+/// Every baidu fixture; there must be at least 14.
+fn all_fixtures() -> Vec<Fixture> {
+    fixtures::load_at_least("baidu", 14)
 }
 
 fn keys_for(f: &Value, cloud: Cloud) -> KeyRing {
@@ -154,12 +102,10 @@ fn every_fixture_takes_the_expected_path() {
     let mut failures = Vec::new();
     let mut verified = 0;
     let mut refused = 0;
-    for path in fixtures() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let f: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        let req = raw(&f["request"]);
+    for fx in all_fixtures() {
+        let (name, f, req) = (&fx.name, &fx.json, &fx.raw);
         let query = form::parse(&req.query).unwrap();
-        let outcome = auth::verify(&req, &query, &keys_for(&f, Cloud::Baidu), &pinned(&f));
+        let outcome = auth::verify(req, &query, &keys_for(f, Cloud::Baidu), &pinned(f));
         match (f["expect"].as_str().unwrap(), outcome) {
             ("signature-valid", Ok(cred)) => {
                 verified += 1;
@@ -202,14 +148,13 @@ fn every_fixture_takes_the_expected_path() {
 
 #[test]
 fn the_body_tampered_fixture_verifies_because_the_body_is_unsigned() {
-    let path = fixtures()
+    let fx = all_fixtures()
         .into_iter()
-        .find(|p| p.to_string_lossy().ends_with("body-tampered-unsigned.json"))
+        .find(|fx| fx.name.ends_with("body-tampered-unsigned.json"))
         .expect("the body-tampered fixture exists");
-    let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let req = raw(&f["request"]);
+    let (f, req) = (&fx.json, fx.raw.clone());
     let query = form::parse(&req.query).unwrap();
-    assert!(auth::verify(&req, &query, &keys_for(&f, Cloud::Baidu), &pinned(&f)).is_ok());
+    assert!(auth::verify(&req, &query, &keys_for(f, Cloud::Baidu), &pinned(f)).is_ok());
     // A body of another length changes the signed content-length: refused.
     let mut longer = req.clone();
     longer.body = format!("{} ", f["request"]["body"].as_str().unwrap())
@@ -222,30 +167,29 @@ fn the_body_tampered_fixture_verifies_because_the_body_is_unsigned() {
     {
         h.1 = longer.body.len().to_string();
     }
-    let e = auth::verify(&longer, &query, &keys_for(&f, Cloud::Baidu), &pinned(&f)).unwrap_err();
+    let e = auth::verify(&longer, &query, &keys_for(f, Cloud::Baidu), &pinned(f)).unwrap_err();
     assert_eq!(e.code, "SignatureDoesNotMatch");
 }
 
 #[test]
 fn fixtures_outside_their_window_are_expired() {
-    for path in fixtures() {
-        let f: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for fx in all_fixtures() {
+        let (path, f, req) = (&fx.name, &fx.json, &fx.raw);
         if f["expect"] != "signature-valid" {
             continue;
         }
-        let req = raw(&f["request"]);
         let query = form::parse(&req.query).unwrap();
-        let keys = keys_for(&f, Cloud::Baidu);
-        let at = pinned(&f);
+        let keys = keys_for(f, Cloud::Baidu);
+        let at = pinned(f);
         let expiry = f["signing"]["expiration_seconds"].as_i64().unwrap() * 1000;
         // The last millisecond of the window still verifies; one more is expired.
         let edge = Clock {
             now_ms: at.now_ms + expiry,
             ..at
         };
-        assert!(auth::verify(&req, &query, &keys, &edge).is_ok(), "{path:?}");
+        assert!(auth::verify(req, &query, &keys, &edge).is_ok(), "{path:?}");
         for now_ms in [at.now_ms + expiry + 1, at.now_ms - at.skew_ms - 1] {
-            let e = auth::verify(&req, &query, &keys, &Clock { now_ms, ..at }).unwrap_err();
+            let e = auth::verify(req, &query, &keys, &Clock { now_ms, ..at }).unwrap_err();
             assert_eq!((e.status, e.code), (400, "RequestExpired"), "{path:?}");
         }
     }
@@ -253,36 +197,35 @@ fn fixtures_outside_their_window_are_expired() {
 
 #[test]
 fn a_key_of_another_cloud_or_a_wrong_secret_is_refused() {
-    let path = &fixtures()[0];
-    let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let req = raw(&f["request"]);
+    let fx = &all_fixtures()[0];
+    let (f, req) = (&fx.json, fx.raw.clone());
     let query = form::parse(&req.query).unwrap();
-    let e = auth::verify(&req, &query, &keys_for(&f, Cloud::Aliyun), &pinned(&f)).unwrap_err();
+    let e = auth::verify(&req, &query, &keys_for(f, Cloud::Aliyun), &pinned(f)).unwrap_err();
     assert_eq!((e.status, e.code), (403, "InvalidAccessKeyId"));
     let mut other = f.clone();
     other["credentials"]["access_key_secret"] = Value::String("not-the-secret".into());
-    let e = auth::verify(&req, &query, &keys_for(&other, Cloud::Baidu), &pinned(&f)).unwrap_err();
+    let e = auth::verify(&req, &query, &keys_for(&other, Cloud::Baidu), &pinned(f)).unwrap_err();
     assert_eq!((e.status, e.code), (400, "SignatureDoesNotMatch"));
 }
 
 #[test]
 fn malformed_authorization_is_refused_before_any_lookup() {
-    let path = &fixtures()[0];
-    let f: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let keys = keys_for(&f, Cloud::Baidu);
+    let fx = &all_fixtures()[0];
+    let f = &fx.json;
+    let keys = keys_for(f, Cloud::Baidu);
     for bad in [
         None,
         Some("bce-auth-v1/testAK"),
         Some("bce-auth-v1/testAK/2026-11-22 17:26:56/1800//00"),
         Some("bce-auth-v1/testAK/2026-11-22T17:26:56Z/1800/x-bce-date/00"),
     ] {
-        let mut req = raw(&f["request"]);
+        let mut req = fx.raw.clone();
         req.headers.retain(|(n, _)| n != "authorization");
         if let Some(v) = bad {
             req.headers.push(("authorization".into(), v.into()));
         }
         let query = form::parse(&req.query).unwrap();
-        let e = auth::verify(&req, &query, &keys, &pinned(&f)).unwrap_err();
+        let e = auth::verify(&req, &query, &keys, &pinned(f)).unwrap_err();
         assert_eq!(
             (e.status, e.code),
             (400, "InvalidHTTPAuthHeader"),

@@ -2,6 +2,7 @@
 //! default header set) go through `Baidu::handle` over a SQLite core in immediate mode, and
 //! the answers are checked as the SDK reads them: status, `x-bce-request-id`, JSON shape.
 
+use havip_api::time::iso8601_utc;
 use havip_api::{Dialect, RawRequest, RawResponse};
 use havip_api_baidu::signature::{bce_canonical_request, bce_sign, bce_signing_key};
 use havip_api_baidu::Baidu;
@@ -61,7 +62,10 @@ async fn dialect(dir: &std::path::Path) -> (Baidu<SqliteStore>, tokio::sync::wat
 }
 
 fn signed(method: &str, path: &str, query: &[(&str, &str)], body: &str) -> RawRequest {
-    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970");
+    let ts = iso8601_utc(now.as_secs() as i64);
     let headers = vec![
         ("host".to_string(), "127.0.0.1:9083".to_string()),
         (
@@ -83,19 +87,12 @@ fn signed(method: &str, path: &str, query: &[(&str, &str)], body: &str) -> RawRe
     );
     let mut headers = headers;
     headers.push(("authorization".into(), format!("{prefix}//{sig}")));
-    RawRequest {
-        method: method.into(),
-        path: path.into(),
-        query: query
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("&"),
-        headers,
-        body: body.to_string().into_bytes().into(),
-        body_too_large: false,
-        bad_header: false,
-    }
+    let query = query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    havip_testkit::request(method, path, &query, headers, body.to_string())
 }
 
 fn json_of(r: &RawResponse) -> Value {

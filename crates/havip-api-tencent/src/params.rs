@@ -379,13 +379,8 @@ impl Obj<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use havip_testkit::pairs;
     use serde_json::json;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn unflatten_should_rebuild_zero_based_lists_and_objects() {

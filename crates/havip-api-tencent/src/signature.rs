@@ -26,9 +26,11 @@
 //! the bare secret; the result is Base64.
 
 use base64::Engine as _;
+use havip_api::crypto::{hmac_sha256, parse_authorization_fields, split_signed_headers};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
-use sha2::{Digest, Sha256};
+
+pub use havip_api::crypto::{constant_time_eq, sha256_hex};
 
 /// The TC3 algorithm name, as it opens the `Authorization` header and the string to sign.
 pub const TC3_ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -38,17 +40,6 @@ pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// The last component of a TC3 credential scope.
 const TC3_TERMINATOR: &str = "tc3_request";
-
-/// Lower-case hex SHA-256 of `data`.
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
-}
-
-fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    mac.update(message);
-    mac.finalize().into_bytes().into()
-}
 
 /// The fields of a TC3 `Authorization` header.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,41 +71,24 @@ impl Tc3Authorization {
 /// empty name in `SignedHeaders`. The SDK separates fields with `", "`; any whitespace
 /// around them is tolerated.
 pub fn parse_tc3_authorization(value: &str) -> Option<Tc3Authorization> {
-    let rest = value.strip_prefix(TC3_ALGORITHM)?;
-    if !rest.starts_with([' ', '\t']) {
-        return None;
-    }
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for field in rest.split(',') {
-        let (name, field_value) = field.trim().split_once('=')?;
-        let slot = match name {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => return None,
-        };
-        if slot.is_some() || field_value.is_empty() {
-            return None;
-        }
-        *slot = Some(field_value);
-    }
-    let parts: Vec<&str> = credential?.split('/').collect();
+    let [credential, signed_headers, signature] = parse_authorization_fields(
+        value,
+        TC3_ALGORITHM,
+        ["Credential", "SignedHeaders", "Signature"],
+    )?;
+    let parts: Vec<&str> = credential.split('/').collect();
     let [secret_id, date, service, terminator] = parts.as_slice() else {
         return None;
     };
     if *terminator != TC3_TERMINATOR || [secret_id, date, service].iter().any(|p| p.is_empty()) {
         return None;
     }
-    let signed_headers: Vec<String> = signed_headers?.split(';').map(str::to_owned).collect();
-    if signed_headers.iter().any(String::is_empty) {
-        return None;
-    }
     Some(Tc3Authorization {
         secret_id: (*secret_id).to_owned(),
         date: (*date).to_owned(),
         service: (*service).to_owned(),
-        signed_headers,
-        signature: signature?.to_owned(),
+        signed_headers: split_signed_headers(signed_headers)?,
+        signature: signature.to_owned(),
     })
 }
 
@@ -307,27 +281,10 @@ pub fn v1_sign(method: V1SignatureMethod, secret: &str, string_to_sign: &str) ->
     base64::engine::general_purpose::STANDARD.encode(digest)
 }
 
-/// Constant-time comparison of two signature strings.
-///
-/// The running time depends only on the lengths (which are not secret: every valid signature
-/// of one algorithm has the same length), never on where the inputs first differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use havip_testkit::pairs;
 
     const POST_AUTH: &str = "TC3-HMAC-SHA256 Credential=AKIDtestid/2023-11-14/vpc/tc3_request, \
         SignedHeaders=content-type;host, \
@@ -514,12 +471,5 @@ mod tests {
             v1_sign(V1SignatureMethod::HmacSha1, "", ""),
             "+9sdGxiqbAgyS31ktx+3Y3BpDh0="
         );
-    }
-
-    #[test]
-    fn constant_time_eq_should_compare_bytes_and_lengths() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"abcd"));
     }
 }

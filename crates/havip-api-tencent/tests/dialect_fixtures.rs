@@ -8,10 +8,9 @@
 //! `signature-mismatch` (tampered) request is refused with `AuthFailure.SignatureFailure`.
 //! The same valid requests replayed ten minutes later are `AuthFailure.SignatureExpire`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use havip_api::{Dialect, RawRequest};
 use havip_api_tencent::auth::{authenticate, Clock};
 use havip_api_tencent::Tencent;
@@ -20,54 +19,12 @@ use havip_core::config::CoreConfig;
 use havip_core::world::WorldDoc;
 use havip_core::Core;
 use havip_store_sqlite::SqliteStore;
+use havip_testkit::fixtures::{self, Fixture};
 use serde_json::Value;
 
-fn fixtures() -> Vec<(PathBuf, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/wire/tencent");
-    let mut out = Vec::new();
-    for sdk in std::fs::read_dir(&root).expect("fixture directory") {
-        let sdk = sdk.expect("entry").path();
-        for f in std::fs::read_dir(&sdk).expect("sdk directory") {
-            let f = f.expect("entry").path();
-            if f.extension().is_some_and(|e| e == "json") {
-                let v: Value = serde_json::from_str(&std::fs::read_to_string(&f).expect("read"))
-                    .expect("json");
-                if v.get("request").is_some() {
-                    out.push((f, v));
-                }
-            }
-        }
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    assert!(
-        out.len() >= 18,
-        "expected the Tencent fixtures, found {}",
-        out.len()
-    );
-    out
-}
-
-fn raw_request(fx: &Value) -> RawRequest {
-    let r = &fx["request"];
-    RawRequest {
-        method: r["method"].as_str().unwrap().to_string(),
-        path: r["path"].as_str().unwrap().to_string(),
-        query: r["query_string"].as_str().unwrap().to_string(),
-        headers: r["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                (
-                    h[0].as_str().unwrap().to_ascii_lowercase(),
-                    h[1].as_str().unwrap().to_string(),
-                )
-            })
-            .collect(),
-        body: Bytes::from(r["body"].as_str().unwrap().as_bytes().to_vec()),
-        body_too_large: false,
-        bad_header: false,
-    }
+/// Every tencent fixture; there must be at least 18.
+fn all_fixtures() -> Vec<Fixture> {
+    fixtures::load_at_least("tencent", 18)
 }
 
 /// The request's own time, Unix ms (X-TC-Timestamp, or the v1 Timestamp parameter).
@@ -161,9 +118,8 @@ async fn every_fixture_should_verify_or_be_refused_through_the_dialect() {
     let dir = tempfile::tempdir().unwrap();
     let core = core(dir.path()).await;
     let mut failures = Vec::new();
-    for (path, fx) in fixtures() {
-        let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let req = raw_request(&fx);
+    for fixture in all_fixtures() {
+        let (name, fx, req) = (&fixture.name, &fixture.json, fixture.raw.clone());
         let at = request_time_ms(&req);
         let dialect = Tencent::with_clock(core.clone(), 0, Arc::new(move || at));
         let v = envelope(&dialect.handle(req.clone()).await);
@@ -229,11 +185,7 @@ async fn valid_fixtures_should_succeed_where_the_topology_allows() {
         "tencentcloud-sdk-python-vpc/DescribeHaVips.hmac-sha256.json",
         "tencentcloud-sdk-python-ecm/DescribeHaVips.json",
     ] {
-        let (_, fx) = fixtures()
-            .into_iter()
-            .find(|(p, _)| p.ends_with(file))
-            .expect("fixture");
-        let req = raw_request(&fx);
+        let req = fixtures::find(all_fixtures(), file).raw;
         let at = request_time_ms(&req);
         let dialect = Tencent::with_clock(core.clone(), 0, Arc::new(move || at));
         let v = envelope(&dialect.handle(req).await);
@@ -245,11 +197,11 @@ async fn valid_fixtures_should_succeed_where_the_topology_allows() {
 async fn valid_fixtures_should_expire_ten_minutes_later() {
     let dir = tempfile::tempdir().unwrap();
     let core = core(dir.path()).await;
-    for (path, fx) in fixtures() {
-        if fx["expect"] != "signature-valid" {
+    for fx in all_fixtures() {
+        if fx.json["expect"] != "signature-valid" {
             continue;
         }
-        let req = raw_request(&fx);
+        let req = fx.raw.clone();
         let at = request_time_ms(&req) + 10 * 60 * 1000;
         let dialect = Tencent::with_clock(core.clone(), 0, Arc::new(move || at));
         let v = envelope(&dialect.handle(req).await);
@@ -257,7 +209,7 @@ async fn valid_fixtures_should_expire_ten_minutes_later() {
             error_code(&v).as_deref(),
             Some("AuthFailure.SignatureExpire"),
             "{}: {v}",
-            path.display()
+            fx.name
         );
     }
 }
@@ -266,11 +218,7 @@ async fn valid_fixtures_should_expire_ten_minutes_later() {
 async fn a_replayed_v1_nonce_should_be_refused() {
     let dir = tempfile::tempdir().unwrap();
     let core = core(dir.path()).await;
-    let (_, fx) = fixtures()
-        .into_iter()
-        .find(|(p, _)| p.ends_with("DescribeHaVips.hmac-sha256.json"))
-        .expect("fixture");
-    let req = raw_request(&fx);
+    let req = fixtures::find(all_fixtures(), "DescribeHaVips.hmac-sha256.json").raw;
     let at = request_time_ms(&req);
     let dialect = Tencent::with_clock(core.clone(), 0, Arc::new(move || at));
     assert_eq!(

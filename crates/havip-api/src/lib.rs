@@ -3,10 +3,15 @@
 //! A [`Dialect`] turns a [`RawRequest`] (method, raw target, headers in wire order, body
 //! bytes) into a [`RawResponse`]; this crate owns everything around that: the listener, the
 //! body-size limit, request IDs, the drain on shutdown, and form decoding. Dialects never see
-//! hyper types, so their routers and parsers test without IO.
+//! hyper types, so their routers and parsers test without IO. It also holds the wire-level
+//! helpers the dialects share: signature building blocks ([`crypto`]) and timestamps
+//! ([`time`]).
 
+pub mod crypto;
+pub mod cache;
 pub mod form;
 pub mod serve;
+pub mod time;
 
 use bytes::Bytes;
 use std::future::Future;
