@@ -189,6 +189,12 @@ impl<S: Store> Core<S> {
         &self.shared.wake
     }
 
+    /// The store's write generation (see [`Store::write_generation`]): equal readings mean no
+    /// write committed in between.
+    pub fn write_generation(&self) -> Option<u64> {
+        self.store.write_generation()
+    }
+
     /// Reloads the in-memory copies of keys and regions from the store.
     pub async fn reload_caches(&self) -> Result<(), DomainError> {
         let (keys, accounts, regions) = self
@@ -249,6 +255,9 @@ impl<S: Store> Core<S> {
         let account = ctx.account.clone();
         let request_id = ctx.request_id.clone();
         let recorded_op = self.store.write(move |tx| {
+            // Everything below touches only the caller's account: a shared backend locks
+            // just that account (store.rs, `Tx::scope_account`).
+            tx.scope_account(&account)?;
             let now = now_ms();
             if let Some(i) = &idem {
                 if let Some((fp, stored)) = tx.idem_get(&account, i.scope, &i.token)? {

@@ -3,7 +3,9 @@
 //! of one request commit together or not at all.
 //!
 //! Concurrency argument: each request's closure sees a serialisable view (SQLite: one writer
-//! at a time; PostgreSQL: serialisable transactions retried on conflict). The unique key on
+//! at a time; PostgreSQL: advisory locks taken before the first statement, per account when
+//! the closure declared one with [`Tx::scope_account`], else one lock for the whole
+//! database: see `havip-store-postgres`). The unique key on
 //! `(vswitch, ip)` is the last guard against a double allocation: [`Tx::ip_claim`] reports a
 //! taken address instead of failing, and the allocator tries another.
 
@@ -210,7 +212,8 @@ pub trait Tx {
     // --- async tasks (pollable by request ID) ---
     /// The highest ID of a pending operation (0 when there is none).
     fn ops_max_id(&mut self) -> StoreResult<i64>;
-    /// Pending operations with an ID above `id`, oldest first.
+    /// Pending operations with an ID above `id`, oldest first. A backend whose writers run
+    /// concurrently returns only the ones this transaction recorded.
     fn ops_after(&mut self, id: i64) -> StoreResult<Vec<Operation>>;
     /// Records that request `request_id` of `account` started operation `op_id` on `havip`.
     fn task_put(
@@ -227,6 +230,18 @@ pub trait Tx {
         -> StoreResult<Vec<(HavipId, bool)>>;
     /// Forgets tasks recorded before `before_ms`.
     fn tasks_purge(&mut self, before_ms: i64) -> StoreResult<u64>;
+
+    // --- concurrency (backends shared by several writers) ---
+    /// Declares, before any other call of a write transaction, that the closure reads and
+    /// writes only rows of `account` (its resources, counters, tokens and tasks) and reads
+    /// topology it does not change. A backend with concurrent writers serialises the
+    /// transaction with every other one of the same account, on every node; a write
+    /// transaction that declares nothing is serialised with every other writer. The default
+    /// does nothing: a backend with one writer at a time needs no lock.
+    fn scope_account(&mut self, account: &AccountId) -> StoreResult<()> {
+        let _ = account;
+        Ok(())
+    }
 
     // --- idempotency ---
     /// A remembered request: (fingerprint, stored result).
@@ -261,6 +276,14 @@ pub trait Store: Send + Sync + 'static {
     where
         F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
         R: Send + 'static;
+
+    /// A number that changes whenever a write transaction commits (on any node), read before
+    /// a read so that a cached answer can be tagged with it; `None` when the backend cannot
+    /// tell, which turns read caches off. It must change before the writer is answered, so a
+    /// client that saw its write acknowledged never gets a cached answer from before it.
+    fn write_generation(&self) -> Option<u64> {
+        None
+    }
 
     /// Runs `f` in a write transaction and commits it.
     fn write<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send

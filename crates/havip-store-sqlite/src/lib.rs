@@ -6,9 +6,16 @@
 //! closure inside its own SAVEPOINT (a failing closure rolls back to its savepoint and leaves
 //! no trace), commits once, and only then answers each caller. One fsync thus makes a whole
 //! group durable (group commit), and no caller hears "done" before its write is on disk.
-//! Closures run one after another, so each sees the committed-or-grouped effects of the ones
-//! before it: the serial order is the order on the thread. Reads go to a small pool of
-//! connections, each read in its own deferred transaction (a consistent WAL snapshot).
+//! Closures run one after another, so each sees the effects of the ones before it: the serial
+//! order is the order on the thread.
+//!
+//! Reads go to a fixed pool of [`READERS`] threads, each with its own connection, each read in
+//! its own deferred transaction (a consistent WAL snapshot). A fixed pool keeps the number of
+//! threads, connections and page caches bounded however many requests wait.
+//!
+//! Checkpoints (copying the WAL back into the database file) run on their own thread and
+//! connection, in PASSIVE mode, so the writer never stops to copy pages and readers are never
+//! blocked by it.
 
 mod schema;
 mod tx;
@@ -21,33 +28,60 @@ use havip_core::store::{Store, StoreError, Tx};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most closures committed together.
 pub const MAX_GROUP: usize = 256;
+/// Reader threads (and connections).
+pub const READERS: usize = 3;
+/// How often the checkpointer copies the WAL back.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Page cache of the write connection, KiB (the address and HAVIP indexes stay resident).
+const WRITER_CACHE_KIB: i64 = 64 * 1024;
+/// Page cache of each read connection, KiB.
+const READER_CACHE_KIB: i64 = 16 * 1024;
 
 type Finish = Box<dyn FnOnce(Option<DomainError>) + Send>;
 type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> (bool, Finish) + Send>;
+type ReadJob = Box<dyn FnOnce(&mut SqliteTx<'_>) + Send>;
 
 /// The SQLite store.
 pub struct SqliteStore {
-    path: PathBuf,
+    generation: Arc<AtomicU64>,
     writer: Mutex<Option<mpsc::Sender<Job>>>,
-    writer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-    readers: Arc<Mutex<Vec<Connection>>>,
+    reader: Mutex<Option<mpsc::Sender<ReadJob>>>,
+    stop_checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
-fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
+fn open(path: &Path, flags: OpenFlags, cache_kib: i64) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // The checkpointer thread does this work; no connection stops to do it on commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    conn.pragma_update(None, "cache_size", -cache_kib)?;
+    // Plans must not depend on bound values (LIMIT/OFFSET), or every new page number would
+    // re-prepare the cached statement.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, DomainError> {
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(f)
+        .map_err(|e| DomainError::Internal(format!("spawn {name}: {e}")))
 }
 
 fn backend(e: rusqlite::Error) -> DomainError {
@@ -64,30 +98,40 @@ impl SqliteStore {
 
     /// Opens (creating if needed) the database file at `path`.
     pub fn open(path: &Path) -> Result<Self, DomainError> {
-        let mut conn = open(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-        )
-        .map_err(backend)?;
+        let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
+        let mut conn = open(path, rw, WRITER_CACHE_KIB).map_err(backend)?;
         let version = schema::migrate(&mut conn).map_err(backend)?;
         tracing::info!(path = %path.display(), schema = version, "sqlite store open");
+        let mut threads = Vec::new();
         let (send, recv) = mpsc::channel::<Job>();
-        let handle = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, recv))
-            .map_err(|e| DomainError::Internal(format!("spawn writer: {e}")))?;
+        let generation = Arc::new(AtomicU64::new(1));
+        let gen = generation.clone();
+        threads.push(spawn("sqlite-writer", move || writer_loop(conn, recv, gen))?);
+        let (rsend, rrecv) = mpsc::channel::<ReadJob>();
+        let rrecv = Arc::new(Mutex::new(rrecv));
+        for i in 0..READERS {
+            let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY, READER_CACHE_KIB).map_err(backend)?;
+            let rrecv = rrecv.clone();
+            threads.push(spawn(&format!("sqlite-reader-{i}"), move || reader_loop(conn, rrecv))?);
+        }
+        let ckpt = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, 1024).map_err(backend)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        threads.push(spawn("sqlite-checkpoint", move || checkpoint_loop(ckpt, stopped))?);
         Ok(SqliteStore {
-            path: path.to_path_buf(),
+            generation,
             writer: Mutex::new(Some(send)),
-            writer_thread: Mutex::new(Some(handle)),
-            readers: Arc::new(Mutex::new(Vec::new())),
+            reader: Mutex::new(Some(rsend)),
+            stop_checkpoints: Mutex::new(Some(stop)),
+            threads: Mutex::new(threads),
         })
     }
 
-    /// Stops accepting writes and waits for the writer to finish what it has.
+    /// Stops accepting work and waits for the threads to finish what they have.
     pub fn close(&self) {
         self.writer.lock().take();
-        if let Some(h) = self.writer_thread.lock().take() {
+        self.reader.lock().take();
+        self.stop_checkpoints.lock().take();
+        for h in self.threads.lock().drain(..) {
             let _ = h.join();
         }
     }
@@ -99,7 +143,32 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>) {
+fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+    loop {
+        // The lock is held only while waiting for the next job, never while running one.
+        let job = { jobs.lock().recv() };
+        let Ok(job) = job else { return };
+        if let Err(e) = conn.execute_batch("BEGIN") {
+            tracing::error!(error = %e, "sqlite read transaction could not begin");
+        }
+        job(&mut SqliteTx { conn: &conn });
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            tracing::error!(error = %e, "sqlite read transaction could not end");
+        }
+    }
+}
+
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "sqlite checkpoint failed; retrying later");
+        }
+    }
+    // A final full checkpoint leaves a short WAL for the next start.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+}
+
+fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -127,6 +196,8 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>) {
             tracing::error!(error = %e, "sqlite group commit failed");
             backend(e)
         });
+        // Before anyone hears of the commit, so that no cached read predates an ack.
+        generation.fetch_add(1, Ordering::AcqRel);
         for f in finishes {
             f(err.clone());
         }
@@ -134,32 +205,27 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>) {
 }
 
 impl Store for SqliteStore {
+    fn write_generation(&self) -> Option<u64> {
+        Some(self.generation.load(Ordering::Acquire))
+    }
+
     fn read<R, F>(&self, f: F) -> impl std::future::Future<Output = Result<R, DomainError>> + Send
     where
         F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
         R: Send + 'static,
     {
-        let readers = self.readers.clone();
-        let path = self.path.clone();
+        let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
+        let job: ReadJob = Box::new(move |t: &mut SqliteTx<'_>| {
+            let r = catch_unwind(AssertUnwindSafe(|| f(t)))
+                .unwrap_or_else(|_| Err(DomainError::Internal("panic in a read transaction".into())));
+            let _ = send.send(r);
+        });
+        let sent = self.reader.lock().as_ref().map(|r| r.send(job).is_ok()).unwrap_or(false);
         async move {
-            tokio::task::spawn_blocking(move || {
-                let conn = match readers.lock().pop() {
-                    Some(c) => c,
-                    None => open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(backend)?,
-                };
-                conn.execute_batch("BEGIN").map_err(backend)?;
-                let r = catch_unwind(AssertUnwindSafe(|| f(&mut SqliteTx { conn: &conn })))
-                    .unwrap_or_else(|_| {
-                        Err(DomainError::Internal("panic in a read transaction".into()))
-                    });
-                let ended = conn.execute_batch("COMMIT");
-                if ended.is_ok() {
-                    readers.lock().push(conn);
-                }
-                r
-            })
-            .await
-            .map_err(|e| DomainError::Internal(format!("read task: {e}")))?
+            if !sent {
+                return Err(DomainError::from(StoreError::Unavailable));
+            }
+            recv.await.unwrap_or_else(|_| Err(DomainError::from(StoreError::Unavailable)))
         }
     }
 
