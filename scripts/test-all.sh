@@ -7,8 +7,15 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
 
-echo "==> cargo test --workspace"
-cargo test --workspace
+# A throwaway PostgreSQL cluster for the PostgreSQL backend's tests (scripts/postgres.sh:
+# installed from Debian's packages if missing, stopped and removed on exit). If it cannot be
+# brought up, this script fails: those tests are never skipped.
+source "$ROOT/scripts/postgres.sh"
+trap havip_pg_down EXIT
+havip_pg_up
+
+echo "==> cargo test --workspace (PostgreSQL tests included)"
+cargo test --workspace --features havip-store-postgres/postgres-tests
 
 echo "==> cargo build -p havipd"
 cargo build -p havipd
@@ -22,5 +29,8 @@ echo "==> pip install -r conformance/requirements.txt"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r conformance/requirements.txt
 
 export HAVIPD_BIN="${HAVIPD_BIN:-$ROOT/target/debug/havipd}"
+# HAVIP_STORE_URL (optional): a PostgreSQL URL the conformance harness is to pass to havipd as
+# `store = ...` (e.g. this script's cluster, $HAVIP_TEST_POSTGRES_URL); unset, havipd uses
+# SQLite under its data_dir.
 echo "==> pytest conformance (havipd: $HAVIPD_BIN)"
 "$VENV/bin/python" -m pytest conformance -q --timeout=120 -p no:cacheprovider

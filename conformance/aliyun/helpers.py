@@ -664,6 +664,9 @@ class HavipServer:
         self.config_path = self.workdir / "havipd.toml"
         self.topology_path = self.workdir / "topology.toml"
         self.topology_path.write_text(to_toml(topology or World.topology()))
+        # HAVIP_STORE_URL (not wired yet): when set, a PostgreSQL URL to pass as "store", so
+        # the suite runs against the PostgreSQL backend (each server needs its own database;
+        # a restarted one the same). Unset: SQLite in data_dir.
         config = {
             "data_dir": str(self.data_dir),
             "topology": str(self.topology_path),

@@ -6,17 +6,15 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
+use havip_core::store::Store;
 use havip_core::types::{Cloud, HavipId, InstanceId, InstanceState};
 use havip_core::world::{Kind, WorldDoc};
 use havip_core::{Core, DomainError, InjectedFault};
-use havip_store_sqlite::SqliteStore;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
-type S = SqliteStore;
-
-struct AdminState {
+struct AdminState<S: Store> {
     core: Core<S>,
     token: String,
 }
@@ -69,7 +67,7 @@ fn ok(v: serde_json::Value) -> Res {
     Ok(Json(v).into_response())
 }
 
-fn authorize(st: &AdminState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn authorize<S: Store>(st: &AdminState<S>, headers: &HeaderMap) -> Result<(), ApiError> {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -92,14 +90,14 @@ async fn health() -> Res {
     ok(json!({"status": "ok"}))
 }
 
-async fn topology_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+async fn topology_get<S: Store>(State(st): State<Arc<AdminState<S>>>, h: HeaderMap) -> Res {
     authorize(&st, &h)?;
     let doc = st.core.world_dump().await?;
     ok(serde_json::to_value(doc).map_err(|e| DomainError::Internal(e.to_string()))?)
 }
 
-async fn topology_post(
-    State(st): State<Arc<AdminState>>,
+async fn topology_post<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     body: axum::body::Bytes,
 ) -> Res {
@@ -124,8 +122,8 @@ fn kind_of(s: &str) -> Option<Kind> {
     })
 }
 
-async fn object_delete(
-    State(st): State<Arc<AdminState>>,
+async fn object_delete<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     Path((kind, id)): Path<(String, String)>,
 ) -> Res {
@@ -150,8 +148,12 @@ async fn object_delete(
 
 /// `DELETE /admin/v1/instances/{id}` shares its path with the PATCH route, which takes
 /// precedence over the generic `{kind}/{*id}` one.
-async fn instance_delete(st: State<Arc<AdminState>>, h: HeaderMap, Path(id): Path<String>) -> Res {
-    object_delete(st, h, Path(("instances".to_string(), id))).await
+async fn instance_delete<S: Store>(
+    st: State<Arc<AdminState<S>>>,
+    h: HeaderMap,
+    Path(id): Path<String>,
+) -> Res {
+    object_delete::<S>(st, h, Path(("instances".to_string(), id))).await
 }
 
 #[derive(Deserialize)]
@@ -160,8 +162,8 @@ struct InstancePatch {
     state: InstanceState,
 }
 
-async fn instance_patch(
-    State(st): State<Arc<AdminState>>,
+async fn instance_patch<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -190,8 +192,8 @@ struct Announce {
     claimant: String,
 }
 
-async fn announce(
-    State(st): State<Arc<AdminState>>,
+async fn announce<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
@@ -231,8 +233,8 @@ fn fault_of(code: &str) -> Option<InjectedFault> {
     })
 }
 
-async fn faults_post(
-    State(st): State<Arc<AdminState>>,
+async fn faults_post<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     body: axum::body::Bytes,
 ) -> Res {
@@ -250,7 +252,7 @@ async fn faults_post(
     ok(json!({"armed": {"cloud": f.cloud, "action": f.action, "code": f.code, "count": f.count}}))
 }
 
-async fn faults_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+async fn faults_get<S: Store>(State(st): State<Arc<AdminState<S>>>, h: HeaderMap) -> Res {
     authorize(&st, &h)?;
     let list: Vec<_> = st
         .core
@@ -262,13 +264,13 @@ async fn faults_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
     ok(json!({"faults": list}))
 }
 
-async fn faults_delete(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+async fn faults_delete<S: Store>(State(st): State<Arc<AdminState<S>>>, h: HeaderMap) -> Res {
     authorize(&st, &h)?;
     st.core.faults().clear();
     ok(json!({"cleared": true}))
 }
 
-async fn operations_get(State(st): State<Arc<AdminState>>, h: HeaderMap) -> Res {
+async fn operations_get<S: Store>(State(st): State<Arc<AdminState<S>>>, h: HeaderMap) -> Res {
     authorize(&st, &h)?;
     let ops = st.core.operations_pending().await?;
     ok(json!({"operations": ops}))
@@ -280,8 +282,8 @@ struct Advance {
     havip_id: Option<String>,
 }
 
-async fn operations_advance(
-    State(st): State<Arc<AdminState>>,
+async fn operations_advance<S: Store>(
+    State(st): State<Arc<AdminState<S>>>,
     h: HeaderMap,
     body: axum::body::Bytes,
 ) -> Res {
@@ -309,23 +311,31 @@ async fn operations_advance(
 }
 
 /// The admin router.
-pub fn router(core: Core<S>, token: String) -> Router {
+pub fn router<S: Store>(core: Core<S>, token: String) -> Router {
     let st = Arc::new(AdminState { core, token });
     Router::new()
         .route("/admin/v1/health", get(health))
-        .route("/admin/v1/topology", get(topology_get).post(topology_post))
+        .route(
+            "/admin/v1/topology",
+            get(topology_get::<S>).post(topology_post::<S>),
+        )
         .route(
             "/admin/v1/instances/{id}",
-            patch(instance_patch).delete(instance_delete),
+            patch(instance_patch::<S>).delete(instance_delete::<S>),
         )
-        .route("/admin/v1/havips/{id}/announce", post(announce))
+        .route("/admin/v1/havips/{id}/announce", post(announce::<S>))
         .route(
             "/admin/v1/faults",
-            get(faults_get).post(faults_post).delete(faults_delete),
+            get(faults_get::<S>)
+                .post(faults_post::<S>)
+                .delete(faults_delete::<S>),
         )
-        .route("/admin/v1/operations", get(operations_get))
-        .route("/admin/v1/operations/advance", post(operations_advance))
-        .route("/admin/v1/{kind}/{*id}", delete(object_delete))
+        .route("/admin/v1/operations", get(operations_get::<S>))
+        .route(
+            "/admin/v1/operations/advance",
+            post(operations_advance::<S>),
+        )
+        .route("/admin/v1/{kind}/{*id}", delete(object_delete::<S>))
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,

@@ -275,6 +275,58 @@ impl Default for Limits {
     }
 }
 
+/// The storage backend, a closed choice: `store = "sqlite"` (the default) or
+/// `store = "postgres://user[:password]@host[:port]/db"`. Anything else is refused at start.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// SQLite in `<data_dir>/havip.db`: one node.
+    #[default]
+    Sqlite,
+    /// PostgreSQL at this URL: several nodes may share it.
+    Postgres(String),
+}
+
+impl<'de> Deserialize<'de> for StoreChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "sqlite" {
+            return Ok(StoreChoice::Sqlite);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            havip_store_postgres::check_url(&s).map_err(serde::de::Error::custom)?;
+            return Ok(StoreChoice::Postgres(s));
+        }
+        Err(serde::de::Error::custom(
+            "store is \"sqlite\" or a postgres:// URL",
+        ))
+    }
+}
+
+impl std::fmt::Debug for StoreChoice {
+    /// The URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreChoice::Sqlite => f.write_str("Sqlite"),
+            StoreChoice::Postgres(url) => write!(f, "Postgres({})", redact_url(url)),
+        }
+    }
+}
+
+/// `scheme://user:secret@host/...` → `scheme://user:<redacted>@host/...`.
+fn redact_url(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    let Some(at) = url[start..authority_end].rfind('@').map(|i| start + i) else {
+        return url.to_string();
+    };
+    match url[start..at].find(':').map(|i| start + i) {
+        Some(colon) => format!("{}:<redacted>{}", &url[..colon], &url[at..]),
+        None => url.to_string(),
+    }
+}
+
 /// The whole file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -282,6 +334,9 @@ pub struct Config {
     /// Where the SQLite database lives (`havip.db`) and `ports.json` is written.
     #[serde(default = "default_data")]
     pub data_dir: PathBuf,
+    /// The storage backend: absent or `"sqlite"`, or a `postgres://` URL.
+    #[serde(default)]
+    pub store: StoreChoice,
     /// A topology file applied at start.
     #[serde(default)]
     pub topology: Option<PathBuf>,
@@ -368,6 +423,35 @@ mod tests {
         assert!(toml::from_str::<Config>("[quotas.aliyun]\nbogus = 1").is_err());
         assert!(toml::from_str::<Config>("[baidu]\ndefault_region = \"\"").is_err());
         assert!(toml::from_str::<Config>("[baidu]\nregion = \"bj\"").is_err());
+    }
+
+    #[test]
+    fn store_is_sqlite_or_a_postgres_url() {
+        let c: Config = toml::from_str("").unwrap();
+        assert_eq!(c.store, StoreChoice::Sqlite);
+        let c: Config = toml::from_str("store = \"sqlite\"").unwrap();
+        assert_eq!(c.store, StoreChoice::Sqlite);
+        let url = "postgres://havip:s3cret@127.0.0.1:5432/havip";
+        let c: Config = toml::from_str(&format!("store = \"{url}\"")).unwrap();
+        assert_eq!(c.store, StoreChoice::Postgres(url.into()));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("postgres://havip:<redacted>@127.0.0.1:5432/havip"),
+            "{shown}"
+        );
+        for bad in [
+            "mysql://u@h/db",
+            "sqlite3",
+            "",
+            "postgres://u@h:port/db",
+            "host=h user=u",
+        ] {
+            assert!(
+                toml::from_str::<Config>(&format!("store = \"{bad}\"")).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -7,13 +7,15 @@ mod admin;
 mod config;
 
 use clap::Parser;
-use config::Config;
+use config::{Config, StoreChoice};
 use havip_api::serve::{serve, ServeOptions};
 use havip_api_aliyun::Aliyun;
 use havip_api_baidu::Baidu;
 use havip_api_tencent::Tencent;
+use havip_core::store::Store;
 use havip_core::world::WorldDoc;
 use havip_core::Core;
+use havip_store_postgres::PgStore;
 use havip_store_sqlite::SqliteStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -76,12 +78,29 @@ async fn main() {
             eprintln!("havipd: no admin token configured; using {t}");
             t
         });
-    tracing::info!(data_dir = %cfg.data_dir.display(), mode = ?cfg.operations.mode, "config loaded");
+    tracing::info!(data_dir = %cfg.data_dir.display(), store = ?cfg.store, mode = ?cfg.operations.mode, "config loaded");
 
-    // 2. Store.
-    let store = SqliteStore::open_dir(&cfg.data_dir)
-        .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
+    // 2. Store; the rest is the same for every backend.
+    match cfg.store.clone() {
+        StoreChoice::Sqlite => {
+            let store = SqliteStore::open_dir(&cfg.data_dir)
+                .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
+            run(cfg, token, store).await.store().close();
+        }
+        StoreChoice::Postgres(url) => {
+            std::fs::create_dir_all(&cfg.data_dir)
+                .unwrap_or_else(|e| fail(format!("creating {}: {e}", cfg.data_dir.display())));
+            let store = PgStore::connect(&url)
+                .await
+                .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
+            run(cfg, token, store).await.store().close();
+        }
+    }
+    tracing::info!("stopped");
+}
 
+/// Phases 3 to 7 over an open store; returns the core once every task has stopped.
+async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
     // 3. Core, 4. topology.
     let core = Core::new(store, cfg.core());
     if let Some(path) = &cfg.topology {
@@ -178,8 +197,7 @@ async fn main() {
     for w in workers {
         let _ = w.await;
     }
-    core.store().close();
-    tracing::info!("stopped");
+    core
 }
 
 fn uuid_like() -> String {
