@@ -162,6 +162,7 @@ impl<S: Store> Aliyun<S> {
             region: RegionId(region.to_string()),
             request_id: request_id.to_string(),
             idempotency,
+            track_tasks: false,
         };
         // Reads are served from the cache while no write has committed since they were
         // rendered (see havip_api::cache for why that is exact).

@@ -112,6 +112,7 @@ impl<S: Store> Baidu<S> {
             region,
             request_id: request_id.to_string(),
             idempotency,
+            track_tasks: false,
         };
         handlers::run(&self.core, &ctx, route.havip.as_ref(), request)
             .await

@@ -150,6 +150,7 @@ impl Caller {
             region,
             request_id: self.request_id.clone(),
             idempotency,
+            track_tasks: true,
         }
     }
 }

@@ -26,4 +26,7 @@ pub struct Ctx {
     pub request_id: String,
     /// Present when the client sent a token.
     pub idempotency: Option<Idempotency>,
+    /// Whether the async work this request starts is recorded as a task pollable by its
+    /// request ID (for dialects with such a poller); off, it costs nothing.
+    pub track_tasks: bool,
 }

@@ -254,6 +254,7 @@ impl<S: Store> Core<S> {
         let idem = ctx.idempotency.clone();
         let account = ctx.account.clone();
         let request_id = ctx.request_id.clone();
+        let track_tasks = ctx.track_tasks && !request_id.is_empty();
         let recorded_op = self.store.write(move |tx| {
             // Everything below touches only the caller's account: a shared backend locks
             // just that account (store.rs, `Tx::scope_account`).
@@ -272,9 +273,9 @@ impl<S: Store> Core<S> {
             }
             // Operations `f` records are the request's task, pollable by its request ID
             // (the single writer runs `f` alone, so every operation above `before` is ours).
-            let before = tx.ops_max_id()?;
+            let before = if track_tasks { tx.ops_max_id()? } else { 0 };
             let r = f(tx)?;
-            if !request_id.is_empty() {
+            if track_tasks {
                 for op in tx.ops_after(before)? {
                     tx.task_put(&account, &request_id, op.id, &op.havip, now)?;
                 }

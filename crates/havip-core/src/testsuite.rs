@@ -116,6 +116,7 @@ pub fn ctx(a: &str) -> Ctx {
         region: RegionId("cn-hangzhou".into()),
         request_id: "req".into(),
         idempotency: None,
+        track_tasks: true,
     }
 }
 

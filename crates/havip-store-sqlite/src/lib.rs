@@ -61,7 +61,8 @@ pub struct SqliteStore {
 }
 
 fn open(path: &Path, flags: OpenFlags, cache_kib: i64) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags(path, flags)?;
+    // Each connection lives on exactly one thread: SQLite's own per-call mutexes are waste.
+    let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
