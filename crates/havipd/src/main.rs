@@ -3,8 +3,14 @@
 //! Startup is one linear sequence, each phase logged: config, store, core, topology, workers,
 //! one listener per API, `ports.json`, wait for a signal, drain, stop the workers.
 
+/// mimalloc: glibc malloc serialised the request path on its free lists (a quarter of the
+/// CPU under 64 connections); the ceiling in havip-loadgen uses the same allocator.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod config;
+mod dataplane;
 
 use clap::Parser;
 use config::{Config, StoreChoice};
@@ -117,13 +123,21 @@ async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
 
     // 5. Workers.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = vec![
+    let mut workers = vec![
         tokio::spawn(havip_worker::run_operations(core.clone(), stop_rx.clone())),
         tokio::spawn(havip_worker::run_housekeeping(
             core.clone(),
             stop_rx.clone(),
         )),
     ];
+    if let Some(dp) = dataplane::backend(&cfg.dataplane) {
+        workers.push(tokio::spawn(havip_worker::run_dataplane(
+            core.clone(),
+            dp,
+            cfg.dataplane.resync,
+            stop_rx.clone(),
+        )));
+    }
 
     // 6. Listeners.
     let bind = |addr| async move {
