@@ -149,11 +149,11 @@ fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
         // The lock is held only while waiting for the next job, never while running one.
         let job = { jobs.lock().recv() };
         let Ok(job) = job else { return };
-        if let Err(e) = conn.execute_batch("BEGIN") {
+        if let Err(e) = conn.prepare_cached("BEGIN").and_then(|mut st| st.execute([])) {
             tracing::error!(error = %e, "sqlite read transaction could not begin");
         }
         job(&mut SqliteTx { conn: &conn });
-        if let Err(e) = conn.execute_batch("COMMIT") {
+        if let Err(e) = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([])) {
             tracing::error!(error = %e, "sqlite read transaction could not end");
         }
     }
@@ -182,13 +182,13 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
         let outcome = (|| -> rusqlite::Result<()> {
             let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for job in group.drain(..) {
-                txn.execute_batch("SAVEPOINT job")?;
+                txn.prepare_cached("SAVEPOINT job")?.execute([])?;
                 let mut t = SqliteTx { conn: &txn };
                 let (ok, finish) = job(&mut t);
                 if !ok {
-                    txn.execute_batch("ROLLBACK TO job")?;
+                    txn.prepare_cached("ROLLBACK TO job")?.execute([])?;
                 }
-                txn.execute_batch("RELEASE job")?;
+                txn.prepare_cached("RELEASE job")?.execute([])?;
                 finishes.push(finish);
             }
             txn.commit()

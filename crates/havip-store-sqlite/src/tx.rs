@@ -47,7 +47,14 @@ fn cloud_of(r: &Row, i: usize) -> rusqlite::Result<Cloud> {
     get_parsed(r, i, "cloud", |s| Cloud::from_str(s).ok())
 }
 
-const HAVIP_COLS: &str = "id, account, region, vpc, vswitch, ip, status, name, description, resource_group, created_at, master";
+/// The HAVIP columns, as a literal so statements can be built with `concat!` once, at
+/// compile time, rather than formatted on every call.
+macro_rules! havip_cols {
+    () => {
+        "id, account, region, vpc, vswitch, ip, status, name, description, resource_group, created_at, master"
+    };
+}
+const HAVIP_COLS: &str = havip_cols!();
 
 fn havip_row(r: &Row) -> rusqlite::Result<Havip> {
     Ok(Havip {
@@ -152,6 +159,16 @@ impl SqliteTx<'_> {
     fn count(&self, name: &str) -> StoreResult<u64> {
         let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| r.get::<_, i64>(0))?;
         Ok(n.unwrap_or(0).max(0) as u64)
+    }
+
+    /// The three HAVIP counters (VPC, account, account/region) in one statement.
+    fn havip_counts_add(&self, vpc: &VpcId, account: &AccountId, region: &RegionId, delta: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO counters (name, n) VALUES (?1, ?4), (?2, ?4), (?3, ?4)
+             ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
+            params![format!("vpc:{vpc}"), format!("acct:{account}"), format!("ar:{account}/{region}"), delta],
+        )?;
+        Ok(())
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
@@ -603,17 +620,19 @@ impl Tx for SqliteTx<'_> {
 
     fn havip(&mut self, id: &HavipId) -> StoreResult<Option<Havip>> {
         self.one(
-            &format!("SELECT {HAVIP_COLS} FROM havips WHERE id = ?"),
+            concat!("SELECT ", havip_cols!(), " FROM havips WHERE id = ?"),
             [id.as_str()],
             havip_row,
         )
     }
     fn havip_insert(&mut self, h: &Havip) -> StoreResult<()> {
-        self.count_add(&format!("vpc:{}", h.vpc), 1)?;
-        self.count_add(&format!("acct:{}", h.account), 1)?;
-        self.count_add(&format!("ar:{}/{}", h.account, h.region), 1)?;
+        self.havip_counts_add(&h.vpc, &h.account, &h.region, 1)?;
         self.exec(
-            &format!("INSERT INTO havips ({HAVIP_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
+            concat!(
+                "INSERT INTO havips (",
+                havip_cols!(),
+                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
             params![
                 h.id.as_str(),
                 h.account.as_str(),
@@ -647,9 +666,7 @@ impl Tx for SqliteTx<'_> {
         else {
             return Ok(());
         };
-        self.count_add(&format!("vpc:{vpc}"), -1)?;
-        self.count_add(&format!("acct:{account}"), -1)?;
-        self.count_add(&format!("ar:{account}/{region}"), -1)?;
+        self.havip_counts_add(&VpcId(vpc), &AccountId(account), &RegionId(region), -1)?;
         self.exec("DELETE FROM havip_members WHERE havip = ?", [id.as_str()])?;
         self.exec("DELETE FROM havip_tags WHERE havip = ?", [id.as_str()])?;
         self.exec("DELETE FROM havips WHERE id = ?", [id.as_str()])?;
