@@ -20,6 +20,23 @@ cargo test --workspace --features havip-store-postgres/postgres-tests
 echo "==> cargo build -p havipd"
 cargo build -p havipd
 
+# The data plane end to end (crates/havip-lab/tests/e2e.rs): havipd with the Linux backend,
+# keepalived in network namespaces, failover, a rogue claimant. Needs root; installs the
+# Debian packages it uses when missing. It never skips: without root or the tools, it fails.
+echo "==> data plane end to end (root, network namespaces)"
+if [ "$(id -u)" != 0 ]; then
+    echo "the data-plane end-to-end test needs root" >&2
+    exit 1
+fi
+if ! command -v keepalived >/dev/null || ! command -v nft >/dev/null \
+        || ! command -v ping >/dev/null || ! command -v arping >/dev/null; then
+    echo "==> apt-get install keepalived nftables iputils-ping iputils-arping"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived nftables iputils-ping iputils-arping >/dev/null
+fi
+HAVIPD_BIN="$ROOT/target/debug/havipd" timeout 300 \
+    cargo test -p havip-lab --features privileged-tests --test e2e -- --nocapture
+
 VENV="$ROOT/.venv"
 if [ ! -x "$VENV/bin/python" ]; then
     echo "==> creating $VENV"

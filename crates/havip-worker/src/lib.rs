@@ -2,6 +2,10 @@
 //! core records one (or an operator advances them), when the earliest one falls due, and at
 //! least every second, and each time re-derives what to do from the store, never from the
 //! wake-up itself. A crash between two runs loses nothing: the rows are still there.
+//! The data-plane reconciler ([`dataplane`]) follows the same rule for the network.
+
+pub mod dataplane;
+pub use dataplane::run_dataplane;
 
 use havip_core::service::now_ms;
 use havip_core::store::Store;

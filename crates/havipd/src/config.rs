@@ -361,6 +361,10 @@ pub struct Config {
     /// Limits.
     #[serde(default)]
     pub limits: Limits,
+    /// The data plane (`[dataplane]`): `backend = "none"` (record-only, the default) or
+    /// `"linux"`; see `havip_dataplane::DataPlaneConfig`.
+    #[serde(default)]
+    pub dataplane: havip_dataplane::DataPlaneConfig,
 }
 
 fn default_data() -> PathBuf {
