@@ -73,6 +73,18 @@ impl<S: Store> Aliyun<S> {
                 ),
             ));
         }
+        // The listener drops a header whose value is not UTF-8; refuse the request rather
+        // than serve it without that header.
+        if req.bad_header {
+            return Err((
+                json,
+                AliError::code(
+                    400,
+                    "InvalidParameter",
+                    "A request header value is not valid UTF-8.",
+                ),
+            ));
+        }
         if req.path != "/" {
             return Err((
                 json,

@@ -75,6 +75,15 @@ impl<S: Store> Baidu<S> {
                 "The request body is larger than this service accepts.",
             ));
         }
+        // The listener drops a header whose value is not UTF-8; refuse the request rather
+        // than serve it without that header.
+        if req.bad_header {
+            return Err(BceError::new(
+                400,
+                "InvalidHTTPRequest",
+                "A request header value is not valid UTF-8.",
+            ));
+        }
         let query = form::parse(&req.query)
             .map_err(|_| BceError::invalid_uri("the query string is not well-formed"))?;
         let clock = auth::Clock {

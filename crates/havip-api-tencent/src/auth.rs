@@ -305,7 +305,10 @@ fn v1(
     })?;
     let stamp = get("Timestamp").ok_or_else(|| missing("Timestamp"))?;
     let stamp_s = parse_timestamp("Timestamp", stamp)?;
-    let nonce = get("Nonce").ok_or_else(|| missing("Nonce"))?.to_string();
+    let nonce = get("Nonce")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| missing("Nonce"))?
+        .to_string();
     let cred = credential(keys, secret_id)?;
     let host = req.header("host").unwrap_or("");
     let sts = sig::v1_string_to_sign(&req.method, host, &req.path, &pairs);

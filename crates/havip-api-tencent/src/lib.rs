@@ -70,6 +70,14 @@ impl<S: Store> Tencent<S> {
                 "The request body is larger than this service accepts.",
             ));
         }
+        // The listener drops a header whose value is not UTF-8; refuse the request rather
+        // than serve it without that header.
+        if req.bad_header {
+            return Err(TcError::new(
+                "InvalidParameter",
+                "A request header value is not valid UTF-8.",
+            ));
+        }
         if !matches!(req.method.as_str(), "GET" | "POST") {
             return Err(TcError::new(
                 "UnsupportedProtocol",

@@ -13,6 +13,9 @@ use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
+/// The most `.`-separated segments a flattened name may have.
+const MAX_SEGMENTS: usize = 8;
+
 /// A tree under construction from flattened pairs.
 #[derive(Debug)]
 enum Node {
@@ -116,6 +119,11 @@ fn to_value(node: Node, name: &str) -> Result<Value, TcError> {
 pub fn unflatten(pairs: &[(String, String)]) -> Result<Map<String, Value>, TcError> {
     let mut root = BTreeMap::new();
     for (k, v) in pairs {
+        // The deepest real name is `Filters.0.Values.1`; a bound keeps the recursion below
+        // (and the names it builds) small whatever the request sends.
+        if k.split('.').nth(MAX_SEGMENTS).is_some() {
+            return Err(bad_name(k));
+        }
         let segs: Vec<&str> = k.split('.').collect();
         let (head, rest) = segs.split_first().ok_or_else(|| bad_name(k))?;
         if head.is_empty() || index(head).is_some() {
@@ -400,6 +408,17 @@ mod tests {
                                {"Name": "havip-name", "Values": ["a b"]}],
                    "Offset": "0", "Limit": "10"})
         );
+    }
+
+    #[test]
+    fn unflatten_should_refuse_names_nested_deeper_than_the_bound() {
+        let deep = format!("Filters{}", ".0".repeat(10_000));
+        assert_eq!(
+            unflatten(&pairs(&[(&deep, "x")])).unwrap_err().code,
+            "InvalidParameter"
+        );
+        let at_bound = format!("A{}", ".B".repeat(MAX_SEGMENTS - 1));
+        assert!(unflatten(&pairs(&[(&at_bound, "x")])).is_ok());
     }
 
     #[test]
