@@ -181,7 +181,12 @@ impl<S: Store> Aliyun<S> {
         let slot = if action.mutates() {
             None
         } else {
-            self.core.write_generation().map(|g| (p.cache_key(ctx.account.as_str(), action.name(), format == Format::Xml), g))
+            self.core.write_generation().map(|g| {
+                (
+                    p.cache_key(ctx.account.as_str(), action.name(), format == Format::Xml),
+                    g,
+                )
+            })
         };
         if let Some((key, g)) = &slot {
             if let Some(hit) = self.cache.get(key, *g, request_id) {

@@ -186,8 +186,11 @@ impl Params {
     /// every business parameter (sorted), so that only identical questions of one tenant
     /// share an answer.
     pub fn cache_key(&self, account: &str, action: &str, xml: bool) -> String {
-        let mut pairs: Vec<(&String, &String)> =
-            self.map.iter().filter(|(k, _)| !PROTOCOL.contains(&k.as_str())).collect();
+        let mut pairs: Vec<(&String, &String)> = self
+            .map
+            .iter()
+            .filter(|(k, _)| !PROTOCOL.contains(&k.as_str()))
+            .collect();
         pairs.sort();
         let mut key = format!("{account}\u{0}{action}\u{0}{xml}");
         for (k, v) in pairs {

@@ -62,7 +62,9 @@ impl ResponseCache {
         let mut r = e.response;
         if let Some(at) = e.at {
             let old = e.request_id.len();
-            let mut body = BytesMut::with_capacity(r.body.len() + request_id.len() - old.min(request_id.len()));
+            let mut body = BytesMut::with_capacity(
+                r.body.len() + request_id.len() - old.min(request_id.len()),
+            );
             body.extend_from_slice(&r.body[..at]);
             body.extend_from_slice(request_id.as_bytes());
             body.extend_from_slice(&r.body[at + old..]);
@@ -87,7 +89,15 @@ impl ResponseCache {
                 shard.clear();
             }
         }
-        shard.insert(key, Entry { generation, response: response.clone(), request_id: request_id.to_string(), at });
+        shard.insert(
+            key,
+            Entry {
+                generation,
+                response: response.clone(),
+                request_id: request_id.to_string(),
+                at,
+            },
+        );
     }
 }
 
@@ -103,7 +113,11 @@ mod tests {
     use super::*;
 
     fn resp(rid: &str) -> RawResponse {
-        let mut r = RawResponse::new(200, "application/json", format!("{{\"RequestId\":\"{rid}\",\"TotalCount\":1}}"));
+        let mut r = RawResponse::new(
+            200,
+            "application/json",
+            format!("{{\"RequestId\":\"{rid}\",\"TotalCount\":1}}"),
+        );
         r.headers.push(("x-acs-request-id", rid.to_string()));
         r
     }
@@ -113,7 +127,10 @@ mod tests {
         let c = ResponseCache::new(64);
         c.put("k".into(), 7, &resp("AAAA-1"), "AAAA-1");
         let hit = c.get("k", 7, "BBBB-2").unwrap();
-        assert_eq!(&hit.body[..], b"{\"RequestId\":\"BBBB-2\",\"TotalCount\":1}");
+        assert_eq!(
+            &hit.body[..],
+            b"{\"RequestId\":\"BBBB-2\",\"TotalCount\":1}"
+        );
         assert_eq!(hit.headers[1].1, "BBBB-2");
         assert!(c.get("k", 8, "C").is_none());
         assert!(c.get("other", 7, "C").is_none());
@@ -124,7 +141,10 @@ mod tests {
         let c = ResponseCache::new(64);
         c.put("k".into(), 1, &resp("AAAA-1"), "AAAA-1");
         let hit = c.get("k", 1, "a-much-longer-request-id").unwrap();
-        assert_eq!(&hit.body[..], b"{\"RequestId\":\"a-much-longer-request-id\",\"TotalCount\":1}");
+        assert_eq!(
+            &hit.body[..],
+            b"{\"RequestId\":\"a-much-longer-request-id\",\"TotalCount\":1}"
+        );
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! helpers the dialects share: signature building blocks ([`crypto`]) and timestamps
 //! ([`time`]).
 
-pub mod crypto;
 pub mod cache;
+pub mod crypto;
 pub mod form;
 pub mod serve;
 pub mod time;

@@ -226,8 +226,11 @@ pub trait Tx {
     ) -> StoreResult<()>;
     /// The operations a request started, in start order: (HAVIP, still pending). Empty when
     /// the request started none (or is unknown).
-    fn task_ops(&mut self, account: &AccountId, request_id: &str)
-        -> StoreResult<Vec<(HavipId, bool)>>;
+    fn task_ops(
+        &mut self,
+        account: &AccountId,
+        request_id: &str,
+    ) -> StoreResult<Vec<(HavipId, bool)>>;
     /// Forgets tasks recorded before `before_ms`.
     fn tasks_purge(&mut self, before_ms: i64) -> StoreResult<u64>;
 

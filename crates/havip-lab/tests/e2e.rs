@@ -330,11 +330,7 @@ fn log_field(line: &str, key: &str) -> Option<String> {
     let i = line.find(&format!("{key}="))? + key.len() + 1;
     let rest = &line[i..];
     let rest = rest.trim_start_matches('"');
-    Some(
-        rest.split([' ', '"'])
-            .next()?
-            .to_string(),
-    )
+    Some(rest.split([' ', '"']).next()?.to_string())
 }
 
 #[test]

@@ -31,11 +31,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Seeds a data directory with the benchmark world and N HAVIPs (in-process, through
-    /// the store's transaction API) and writes the manifest the runs need.
+    /// Seeds a data directory (or, with --store, a PostgreSQL database) with the benchmark
+    /// world and N HAVIPs (in-process, through the store's transaction API) and writes the
+    /// manifest the runs need.
     Seed {
+        /// SQLite: the data directory havipd will open.
+        #[arg(long, required_unless_present = "store", conflicts_with = "store")]
+        data_dir: Option<PathBuf>,
+        /// PostgreSQL instead: `postgres://user[:password]@host[:port]/db` (an empty
+        /// database; migrated on connection, as havipd does).
         #[arg(long)]
-        data_dir: PathBuf,
+        store: Option<String>,
         #[arg(long, default_value_t = 100_000)]
         havips: u64,
         #[arg(long, default_value_t = 1_000)]
@@ -47,13 +53,15 @@ enum Cmd {
         manifest: PathBuf,
     },
     /// Runs one scenario against havipd (or the ceiling, which answers anything) or moto.
+    /// Several targets (repeated or comma-separated --target / --ports-file) split the
+    /// connections evenly: client i talks to target i mod N.
     Run {
-        /// Server address; or give --ports-file.
-        #[arg(long)]
-        target: Option<SocketAddr>,
-        /// havipd's `ports.json` (its `aliyun` address is the target).
-        #[arg(long)]
-        ports_file: Option<PathBuf>,
+        /// Server address(es); or give --ports-file.
+        #[arg(long, value_delimiter = ',')]
+        target: Vec<SocketAddr>,
+        /// havipd's `ports.json` (its `aliyun` address is a target); may be repeated.
+        #[arg(long, value_delimiter = ',')]
+        ports_file: Vec<PathBuf>,
         #[arg(long, value_enum)]
         scenario: Scenario,
         /// The seed manifest (Alibaba scenarios).
@@ -208,14 +216,18 @@ async fn run(cmd: Cmd) {
     match cmd {
         Cmd::Seed {
             data_dir,
+            store,
             havips,
             per_vpc,
             pairs,
             manifest,
         } => {
-            let m = seed::seed(&data_dir, havips, per_vpc, pairs)
-                .await
-                .unwrap_or_else(|e| fail(e));
+            let m = match (store, data_dir) {
+                (Some(url), _) => seed::seed_postgres(&url, havips, per_vpc, pairs).await,
+                (None, Some(dir)) => seed::seed(&dir, havips, per_vpc, pairs).await,
+                (None, None) => fail("give --data-dir or --store"),
+            }
+            .unwrap_or_else(|e| fail(e));
             eprintln!(
                 "seeded {} HAVIPs in {} VPCs (+{} couples) in {:.1} s",
                 m.havips,
@@ -239,15 +251,20 @@ async fn run(cmd: Cmd) {
             label,
             json,
         } => {
-            let target = target
-                .or_else(|| {
-                    ports_file
-                        .as_deref()
-                        .and_then(|p| restart::aliyun_addr(p.parent()?))
-                })
-                .unwrap_or_else(|| fail("give --target or a readable --ports-file"));
+            let mut targets = target;
+            for p in &ports_file {
+                let addr = p
+                    .parent()
+                    .and_then(restart::aliyun_addr)
+                    .unwrap_or_else(|| fail(format!("{}: no aliyun address", p.display())));
+                targets.push(addr);
+            }
+            if targets.is_empty() {
+                fail("give --target or --ports-file");
+            }
+            let target = targets[0];
             let opts = RunOpts {
-                target,
+                targets,
                 connections,
                 duration,
                 warmup,

@@ -117,7 +117,7 @@ pub async fn measure(
         };
         let rss_idle_mib = status_kib(pid, "VmRSS:") / 1024.0;
         let opts = RunOpts {
-            target: addr,
+            targets: vec![addr],
             connections,
             duration: load,
             warmup: Duration::ZERO,

@@ -8,6 +8,10 @@
 //! window; a request counts only if it both started and finished inside the window, and no
 //! client starts a request after the window closes, so every run is bounded by
 //! `warmup + duration + one request`.
+//!
+//! With several targets (e.g. two havipd nodes on one PostgreSQL database), client `i`
+//! talks to target `i mod targets` only, for its whole run: the connections are split evenly
+//! (round-robin), and each request is signed for the `Host` of the server it goes to.
 
 use crate::aliyun::Signer;
 use crate::client::{error_code, xml_text, Conn};
@@ -57,8 +61,8 @@ impl Scenario {
 /// Run settings.
 #[derive(Clone, Debug)]
 pub struct RunOpts {
-    /// Server.
-    pub target: SocketAddr,
+    /// Servers (at least one); client `i` uses `targets[i % targets.len()]`.
+    pub targets: Vec<SocketAddr>,
     /// Virtual clients.
     pub connections: usize,
     /// Measured window.
@@ -67,6 +71,22 @@ pub struct RunOpts {
     pub warmup: Duration,
     /// Convergence probe clients (Create only), on top of `connections`.
     pub probes: usize,
+}
+
+impl RunOpts {
+    /// The server client `i` talks to.
+    pub fn target_of(&self, i: usize) -> SocketAddr {
+        self.targets[i % self.targets.len()]
+    }
+
+    /// The targets as reports name them (`a,b`).
+    pub fn targets_label(&self) -> String {
+        self.targets
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 /// The measured window.
@@ -202,8 +222,8 @@ fn create_req(a: &AliyunCtx) -> http::Request<http_body_util::Full<bytes::Bytes>
     )
 }
 
-async fn describe_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResult {
-    let mut conn = Conn::new(opts.target);
+async fn describe_client(a: Arc<AliyunCtx>, target: SocketAddr, w: Window) -> ClientResult {
+    let mut conn = Conn::new(target);
     let mut rec = Recorder::default();
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut size = 0;
@@ -216,8 +236,8 @@ async fn describe_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientR
     (rec, size)
 }
 
-async fn create_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResult {
-    let mut conn = Conn::new(opts.target);
+async fn create_client(a: Arc<AliyunCtx>, target: SocketAddr, w: Window) -> ClientResult {
+    let mut conn = Conn::new(target);
     let mut rec = Recorder::default();
     let mut size = 0;
     while w.open() {
@@ -228,8 +248,8 @@ async fn create_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientRes
     (rec, size)
 }
 
-async fn mix_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResult {
-    let mut conn = Conn::new(opts.target);
+async fn mix_client(a: Arc<AliyunCtx>, target: SocketAddr, w: Window) -> ClientResult {
+    let mut conn = Conn::new(target);
     let mut rec = Recorder::default();
     let mut rng = rand::rngs::StdRng::from_entropy();
     let mut size = 0;
@@ -255,8 +275,13 @@ async fn mix_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResult
 /// Associate, then Unassociate, on the client's own couple; a call refused because the
 /// HAVIP is still Associating / Unassociating is retried after 1 ms (counted as `busy`, not
 /// as a failure and not in the latency series).
-async fn associate_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window, i: usize) -> ClientResult {
-    let mut conn = Conn::new(opts.target);
+async fn associate_client(
+    a: Arc<AliyunCtx>,
+    target: SocketAddr,
+    w: Window,
+    i: usize,
+) -> ClientResult {
+    let mut conn = Conn::new(target);
     let mut rec = Recorder::default();
     let Some((havip, instance)) = a.manifest.pairs.get(i).cloned() else {
         rec.error("no-couple-for-client");
@@ -312,8 +337,8 @@ fn status_of(body: &[u8]) -> Option<String> {
 
 /// Creates, then polls DescribeHaVips on the new ID until it reads `Available`; records the
 /// time from the creation's answer to that first `Available` read in the second series.
-async fn probe_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResult {
-    let mut conn = Conn::new(opts.target);
+async fn probe_client(a: Arc<AliyunCtx>, target: SocketAddr, w: Window) -> ClientResult {
+    let mut conn = Conn::new(target);
     let mut rec = Recorder::default();
     let mut scratch = Recorder::default();
     let m = &a.manifest;
@@ -362,7 +387,21 @@ async fn probe_client(a: Arc<AliyunCtx>, opts: RunOpts, w: Window) -> ClientResu
 
 /// Runs an Alibaba scenario.
 pub async fn run_aliyun(scenario: Scenario, a: AliyunCtx, opts: RunOpts) -> Summary {
-    let a = Arc::new(a);
+    if opts.targets.is_empty() {
+        let mut r = Recorder::default();
+        r.error("no-target");
+        return Summary::new(scenario.name(), "", opts.connections, 0.0, &r, 0);
+    }
+    // One context per target: the same world and keys, signed for that server's Host.
+    let ctxs: Vec<Arc<AliyunCtx>> = opts
+        .targets
+        .iter()
+        .map(|t| {
+            let mut c = a.clone();
+            c.signer.host = t.to_string();
+            Arc::new(c)
+        })
+        .collect();
     let n = opts.connections;
     let probes = if scenario == Scenario::Create {
         opts.probes
@@ -370,14 +409,14 @@ pub async fn run_aliyun(scenario: Scenario, a: AliyunCtx, opts: RunOpts) -> Summ
         0
     };
     let (mut rec, bytes, window) = run_clients(n + probes, &opts, |i, w| {
-        let (a, o) = (a.clone(), opts.clone());
+        let (a, t) = (ctxs[i % ctxs.len()].clone(), opts.target_of(i));
         async move {
             match scenario {
-                Scenario::Describe => describe_client(a, o, w).await,
-                Scenario::Create if i >= n => probe_client(a, o, w).await,
-                Scenario::Create => create_client(a, o, w).await,
-                Scenario::Mix => mix_client(a, o, w).await,
-                Scenario::Associate => associate_client(a, o, w, i).await,
+                Scenario::Describe => describe_client(a, t, w).await,
+                Scenario::Create if i >= n => probe_client(a, t, w).await,
+                Scenario::Create => create_client(a, t, w).await,
+                Scenario::Mix => mix_client(a, t, w).await,
+                Scenario::Associate => associate_client(a, t, w, i).await,
                 Scenario::MotoDescribe | Scenario::MotoCreate => {
                     let mut r = Recorder::default();
                     r.error("not-an-aliyun-scenario");
@@ -392,7 +431,7 @@ pub async fn run_aliyun(scenario: Scenario, a: AliyunCtx, opts: RunOpts) -> Summ
     }
     Summary::new(
         scenario.name(),
-        &opts.target.to_string(),
+        &opts.targets_label(),
         n,
         (window.until - window.from).as_secs_f64(),
         &rec,
@@ -512,11 +551,16 @@ pub async fn moto_seed(
 /// Runs a moto scenario.
 pub async fn run_moto(scenario: Scenario, world: MotoWorld, opts: RunOpts) -> Summary {
     let world = Arc::new(world);
-    let (rec, bytes, window) = run_clients(opts.connections, &opts, |_, w| {
-        let (world, o) = (world.clone(), opts.clone());
+    if opts.targets.is_empty() {
+        let mut r = Recorder::default();
+        r.error("no-target");
+        return Summary::new(scenario.name(), "", opts.connections, 0.0, &r, 0);
+    }
+    let (rec, bytes, window) = run_clients(opts.connections, &opts, |i, w| {
+        let (world, target) = (world.clone(), opts.target_of(i));
         async move {
-            let s = moto_signer(o.target);
-            let mut conn = Conn::new(o.target);
+            let s = moto_signer(target);
+            let mut conn = Conn::new(target);
             let mut rec = Recorder::default();
             let mut rng = rand::rngs::StdRng::from_entropy();
             let mut size = 0;
@@ -544,7 +588,7 @@ pub async fn run_moto(scenario: Scenario, world: MotoWorld, opts: RunOpts) -> Su
     .await;
     Summary::new(
         scenario.name(),
-        &opts.target.to_string(),
+        &opts.targets_label(),
         opts.connections,
         (window.until - window.from).as_secs_f64(),
         &rec,

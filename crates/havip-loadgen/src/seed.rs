@@ -9,7 +9,9 @@
 //! HAVIP's address is claimed with the real allocator ([`havip_core::alloc::claim_any`]) and
 //! the row is inserted already `Available`, 20,000 rows per transaction. That is what a long
 //! run of CreateHaVip would leave behind (address claimed by `havip:<id>`, row, counters), minus
-//! the idempotency and operation rows that a finished creation no longer has.
+//! the idempotency and operation rows that a finished creation no longer has. The same world
+//! goes into a SQLite data directory ([`seed`]) or any other store, e.g. a PostgreSQL
+//! database ([`seed_postgres`], [`seed_store`]).
 
 use havip_core::alloc::{claim_any, Reserved};
 use havip_core::config::CoreConfig;
@@ -19,6 +21,7 @@ use havip_core::store::Store;
 use havip_core::types::*;
 use havip_core::world::*;
 use havip_core::Core;
+use havip_store_postgres::PgStore;
 use havip_store_sqlite::SqliteStore;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -149,8 +152,8 @@ pub fn world(vpcs: u64, pairs: usize) -> WorldDoc {
 
 /// Inserts `n` Available HAVIPs into `vsw` (of `vpc`, block `cidr`) through the store's
 /// transaction API, `BATCH` per transaction; returns their IDs.
-async fn insert_havips(
-    core: &Core<SqliteStore>,
+async fn insert_havips<S: Store>(
+    core: &Core<S>,
     vpc: &str,
     vsw: &str,
     cidr: Cidr,
@@ -209,6 +212,33 @@ async fn insert_havips(
 /// plus `pairs` HAVIP/instance couples. The directory should be empty (seeding twice adds
 /// twice).
 pub async fn seed(dir: &Path, havips: u64, per_vpc: u64, pairs: usize) -> Result<Manifest, String> {
+    check(havips, per_vpc)?;
+    let started = Instant::now();
+    let store = SqliteStore::open_dir(dir).map_err(|e| e.to_string())?;
+    let core = Core::new(store, CoreConfig::default());
+    let m = seed_store(&core, havips, per_vpc, pairs, started).await;
+    core.store().close();
+    m
+}
+
+/// [`seed`] into the PostgreSQL database at `url` (`postgres://user@host:port/db`, migrated
+/// on connection), which should be empty.
+pub async fn seed_postgres(
+    url: &str,
+    havips: u64,
+    per_vpc: u64,
+    pairs: usize,
+) -> Result<Manifest, String> {
+    check(havips, per_vpc)?;
+    let started = Instant::now();
+    let store = PgStore::connect(url).await.map_err(|e| e.to_string())?;
+    let core = Core::new(store, CoreConfig::default());
+    let m = seed_store(&core, havips, per_vpc, pairs, started).await;
+    core.store().close();
+    m
+}
+
+fn check(havips: u64, per_vpc: u64) -> Result<(), String> {
     if per_vpc == 0 || per_vpc > MAX_PER_VPC {
         return Err(format!("per_vpc must be 1..={MAX_PER_VPC}"));
     }
@@ -218,9 +248,20 @@ pub async fn seed(dir: &Path, havips: u64, per_vpc: u64, pairs: usize) -> Result
             "{havips} HAVIPs at {per_vpc} per VPC need {vpcs} VPCs; at most {MAX_READ_VPCS}"
         ));
     }
-    let started = Instant::now();
-    let store = SqliteStore::open_dir(dir).map_err(|e| e.to_string())?;
-    let core = Core::new(store, CoreConfig::default());
+    Ok(())
+}
+
+/// Seeds the benchmark world through `core`'s store (whatever the backend); `started` is
+/// when the seeding began (the manifest reports the time since).
+pub async fn seed_store<S: Store>(
+    core: &Core<S>,
+    havips: u64,
+    per_vpc: u64,
+    pairs: usize,
+    started: Instant,
+) -> Result<Manifest, String> {
+    check(havips, per_vpc)?;
+    let vpcs = havips.div_ceil(per_vpc);
     core.world_apply(world(vpcs, pairs))
         .await
         .map_err(|e| format!("applying the bench world: {e}"))?;
@@ -230,17 +271,16 @@ pub async fn seed(dir: &Path, havips: u64, per_vpc: u64, pairs: usize) -> Result
         let (vpc, vsw, cidr) = read_vpc(i);
         let n = left.min(per_vpc);
         left -= n;
-        insert_havips(&core, &vpc, &vsw, cidr, n).await?;
+        insert_havips(core, &vpc, &vsw, cidr, n).await?;
         read_vpcs.push(vpc);
     }
     let write: Cidr = "172.16.0.0/12".parse().expect("literal CIDR");
-    let pair_havips = insert_havips(&core, WRITE_VPC, WRITE_VSWITCH, write, pairs as u64).await?;
+    let pair_havips = insert_havips(core, WRITE_VPC, WRITE_VSWITCH, write, pairs as u64).await?;
     let pairs = pair_havips
         .into_iter()
         .enumerate()
         .map(|(j, h)| (h, pair_instance(j).0))
         .collect();
-    core.store().close();
     Ok(Manifest {
         key_id: KEY_ID.into(),
         secret: SECRET.into(),

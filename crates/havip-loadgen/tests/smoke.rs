@@ -57,7 +57,7 @@ async fn generator_should_get_signed_answers_from_a_real_server() {
         manifest: manifest.clone(),
     };
     let opts = |connections, ms, probes| RunOpts {
-        target: addr,
+        targets: vec![addr],
         connections,
         duration: Duration::from_millis(ms),
         warmup: Duration::from_millis(50),
@@ -90,7 +90,37 @@ async fn generator_should_get_signed_answers_from_a_real_server() {
     let s = run_aliyun(Scenario::Mix, ctx(SigVersion::V3), opts(4, 250, 0)).await;
     assert!(s.ok > 0 && s.failed == 0, "mix: {}", s.human());
 
+    // Two targets (a second listener on the same core stands for a second node): the
+    // clients are split between them and each request is signed for its server's Host.
+    let listener2 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr2 = listener2.local_addr().unwrap();
+    let mut rx2 = stop_rx.clone();
+    let server2 = tokio::spawn(serve(
+        listener2,
+        Arc::new(Aliyun::new(core.clone(), "vpc.aliyuncs.com")),
+        ServeOptions::default(),
+        async move {
+            let _ = rx2.wait_for(|s| *s).await;
+        },
+    ));
+    let two = RunOpts {
+        targets: vec![addr, addr2],
+        ..opts(4, 250, 1)
+    };
+    assert_eq!(
+        (two.target_of(0), two.target_of(1), two.target_of(2)),
+        (addr, addr2, addr)
+    );
+    let s = run_aliyun(Scenario::Create, ctx(SigVersion::V3), two).await;
+    assert!(
+        s.ok > 0 && s.failed == 0,
+        "create on two targets: {}",
+        s.human()
+    );
+    assert_eq!(s.target, format!("{addr},{addr2}"));
+
     let _ = stop_tx.send(true);
+    let _ = server2.await;
     let _ = server.await;
     let _ = worker.await;
     core.store().close();

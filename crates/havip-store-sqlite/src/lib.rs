@@ -29,8 +29,8 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -73,7 +73,10 @@ fn open(path: &Path, flags: OpenFlags, cache_kib: i64) -> rusqlite::Result<Conne
     conn.pragma_update(None, "cache_size", -cache_kib)?;
     // Plans must not depend on bound values (LIMIT/OFFSET), or every new page number would
     // re-prepare the cached statement.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
 }
@@ -107,17 +110,24 @@ impl SqliteStore {
         let (send, recv) = mpsc::channel::<Job>();
         let generation = Arc::new(AtomicU64::new(1));
         let gen = generation.clone();
-        threads.push(spawn("sqlite-writer", move || writer_loop(conn, recv, gen))?);
+        threads.push(spawn("sqlite-writer", move || {
+            writer_loop(conn, recv, gen)
+        })?);
         let (rsend, rrecv) = mpsc::channel::<ReadJob>();
         let rrecv = Arc::new(Mutex::new(rrecv));
         for i in 0..READERS {
-            let conn = open(path, OpenFlags::SQLITE_OPEN_READ_ONLY, READER_CACHE_KIB).map_err(backend)?;
+            let conn =
+                open(path, OpenFlags::SQLITE_OPEN_READ_ONLY, READER_CACHE_KIB).map_err(backend)?;
             let rrecv = rrecv.clone();
-            threads.push(spawn(&format!("sqlite-reader-{i}"), move || reader_loop(conn, rrecv))?);
+            threads.push(spawn(&format!("sqlite-reader-{i}"), move || {
+                reader_loop(conn, rrecv)
+            })?);
         }
         let ckpt = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, 1024).map_err(backend)?;
         let (stop, stopped) = mpsc::channel::<()>();
-        threads.push(spawn("sqlite-checkpoint", move || checkpoint_loop(ckpt, stopped))?);
+        threads.push(spawn("sqlite-checkpoint", move || {
+            checkpoint_loop(ckpt, stopped)
+        })?);
         Ok(SqliteStore {
             generation,
             writer: Mutex::new(Some(send)),
@@ -149,11 +159,17 @@ fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
         // The lock is held only while waiting for the next job, never while running one.
         let job = { jobs.lock().recv() };
         let Ok(job) = job else { return };
-        if let Err(e) = conn.prepare_cached("BEGIN").and_then(|mut st| st.execute([])) {
+        if let Err(e) = conn
+            .prepare_cached("BEGIN")
+            .and_then(|mut st| st.execute([]))
+        {
             tracing::error!(error = %e, "sqlite read transaction could not begin");
         }
         job(&mut SqliteTx { conn: &conn });
-        if let Err(e) = conn.prepare_cached("COMMIT").and_then(|mut st| st.execute([])) {
+        if let Err(e) = conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut st| st.execute([]))
+        {
             tracing::error!(error = %e, "sqlite read transaction could not end");
         }
     }
@@ -217,16 +233,23 @@ impl Store for SqliteStore {
     {
         let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
         let job: ReadJob = Box::new(move |t: &mut SqliteTx<'_>| {
-            let r = catch_unwind(AssertUnwindSafe(|| f(t)))
-                .unwrap_or_else(|_| Err(DomainError::Internal("panic in a read transaction".into())));
+            let r = catch_unwind(AssertUnwindSafe(|| f(t))).unwrap_or_else(|_| {
+                Err(DomainError::Internal("panic in a read transaction".into()))
+            });
             let _ = send.send(r);
         });
-        let sent = self.reader.lock().as_ref().map(|r| r.send(job).is_ok()).unwrap_or(false);
+        let sent = self
+            .reader
+            .lock()
+            .as_ref()
+            .map(|r| r.send(job).is_ok())
+            .unwrap_or(false);
         async move {
             if !sent {
                 return Err(DomainError::from(StoreError::Unavailable));
             }
-            recv.await.unwrap_or_else(|_| Err(DomainError::from(StoreError::Unavailable)))
+            recv.await
+                .unwrap_or_else(|_| Err(DomainError::from(StoreError::Unavailable)))
         }
     }
 

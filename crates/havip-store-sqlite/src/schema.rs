@@ -4,9 +4,10 @@
 use rusqlite::Connection;
 
 /// (version, SQL). Version N brings a database from N-1 to N.
-pub const MIGRATIONS: &[(u32, &str)] = &[(
-    1,
-    r#"
+pub const MIGRATIONS: &[(u32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY,
     cloud TEXT NOT NULL,
@@ -127,7 +128,7 @@ CREATE TABLE idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_last_used ON idempotency(last_used_ms);
 "#,
-),
+    ),
     (
         2,
         r#"

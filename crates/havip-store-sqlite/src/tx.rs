@@ -157,16 +157,29 @@ fn in_list(col: &str, n: usize) -> String {
 
 impl SqliteTx<'_> {
     fn count(&self, name: &str) -> StoreResult<u64> {
-        let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| r.get::<_, i64>(0))?;
+        let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| {
+            r.get::<_, i64>(0)
+        })?;
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 
     /// The three HAVIP counters (VPC, account, account/region) in one statement.
-    fn havip_counts_add(&self, vpc: &VpcId, account: &AccountId, region: &RegionId, delta: i64) -> StoreResult<()> {
+    fn havip_counts_add(
+        &self,
+        vpc: &VpcId,
+        account: &AccountId,
+        region: &RegionId,
+        delta: i64,
+    ) -> StoreResult<()> {
         self.exec(
             "INSERT INTO counters (name, n) VALUES (?1, ?4), (?2, ?4), (?3, ?4)
              ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-            params![format!("vpc:{vpc}"), format!("acct:{account}"), format!("ar:{account}/{region}"), delta],
+            params![
+                format!("vpc:{vpc}"),
+                format!("acct:{account}"),
+                format!("ar:{account}/{region}"),
+                delta
+            ],
         )?;
         Ok(())
     }
@@ -661,7 +674,13 @@ impl Tx for SqliteTx<'_> {
         let Some((vpc, account, region)) = self.one(
             "SELECT vpc, account, region FROM havips WHERE id = ?",
             [id.as_str()],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            },
         )?
         else {
             return Ok(());

@@ -22,69 +22,90 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (24u8..=30, prop_oneof![Just(Cloud::Aliyun), Just(Cloud::Tencent)], proptest::collection::vec(0u32..256, 0..40), 0usize..5, any::<u64>())
-        .prop_map(|(prefix, cloud, preheld, release_every, seed)| Case { prefix, cloud, preheld, release_every, seed })
+    (
+        24u8..=30,
+        prop_oneof![Just(Cloud::Aliyun), Just(Cloud::Tencent)],
+        proptest::collection::vec(0u32..256, 0..40),
+        0usize..5,
+        any::<u64>(),
+    )
+        .prop_map(|(prefix, cloud, preheld, release_every, seed)| Case {
+            prefix,
+            cloud,
+            preheld,
+            release_every,
+            seed,
+        })
 }
 
 fn run(c: Case) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let cidr = Cidr::new("10.0.0.0".parse().unwrap(), c.prefix).unwrap();
     let reserved = Reserved::of(c.cloud);
-    let outcome: Result<(), String> = rt.block_on(store.write(move |tx| {
-        let vsw = VSwitchId("vsw".into());
-        let mut held: HashSet<u32> = HashSet::new();
-        for off in &c.preheld {
-            let ip = cidr.base() + (off % cidr.size() as u32);
-            if !reserved.contains(cidr, ip) && tx.ip_claim(&vsw, ip, "nic")? {
-                held.insert(ip);
-            }
-        }
-        let mut rng = StdRng::seed_from_u64(c.seed);
-        let mut mine: Vec<u32> = Vec::new();
-        let mut n = 0usize;
-        loop {
-            match claim_any(tx, &vsw, cidr, reserved, "havip", &mut rng) {
-                Ok(ip) => {
-                    let bad = if !cidr.contains(ip) {
-                        Some("outside the block")
-                    } else if reserved.contains(cidr, ip) {
-                        Some("reserved")
-                    } else if !held.insert(ip) {
-                        Some("already held")
-                    } else {
-                        None
-                    };
-                    if let Some(why) = bad {
-                        return Ok(Err(format!("{ip:#x} handed out although {why}")));
-                    }
-                    mine.push(ip);
-                    n += 1;
-                    // Now and then give one back: it must become allocatable again.
-                    if c.release_every > 0 && n % (c.release_every + 3) == 0 {
-                        let back = mine.swap_remove(0);
-                        tx.ip_release(&vsw, back, "havip")?;
-                        held.remove(&back);
-                    }
+    let outcome: Result<(), String> = rt
+        .block_on(store.write(move |tx| {
+            let vsw = VSwitchId("vsw".into());
+            let mut held: HashSet<u32> = HashSet::new();
+            for off in &c.preheld {
+                let ip = cidr.base() + (off % cidr.size() as u32);
+                if !reserved.contains(cidr, ip) && tx.ip_claim(&vsw, ip, "nic")? {
+                    held.insert(ip);
                 }
-                Err(DomainError::SubnetExhausted) => break,
-                Err(e) => return Ok(Err(format!("unexpected {e:?}"))),
             }
-            if n > 4096 {
-                return Ok(Err("never exhausted".into()));
+            let mut rng = StdRng::seed_from_u64(c.seed);
+            let mut mine: Vec<u32> = Vec::new();
+            let mut n = 0usize;
+            loop {
+                match claim_any(tx, &vsw, cidr, reserved, "havip", &mut rng) {
+                    Ok(ip) => {
+                        let bad = if !cidr.contains(ip) {
+                            Some("outside the block")
+                        } else if reserved.contains(cidr, ip) {
+                            Some("reserved")
+                        } else if !held.insert(ip) {
+                            Some("already held")
+                        } else {
+                            None
+                        };
+                        if let Some(why) = bad {
+                            return Ok(Err(format!("{ip:#x} handed out although {why}")));
+                        }
+                        mine.push(ip);
+                        n += 1;
+                        // Now and then give one back: it must become allocatable again.
+                        if c.release_every > 0 && n % (c.release_every + 3) == 0 {
+                            let back = mine.swap_remove(0);
+                            tx.ip_release(&vsw, back, "havip")?;
+                            held.remove(&back);
+                        }
+                    }
+                    Err(DomainError::SubnetExhausted) => break,
+                    Err(e) => return Ok(Err(format!("unexpected {e:?}"))),
+                }
+                if n > 4096 {
+                    return Ok(Err("never exhausted".into()));
+                }
             }
-        }
-        let usable = reserved.usable(cidr);
-        if held.len() as u64 != usable {
-            return Ok(Err(format!("exhausted with {} of {usable} usable addresses held", held.len())));
-        }
-        if tx.ip_count(&vsw)? != usable {
-            return Ok(Err("the held-address counter disagrees with the rows".into()));
-        }
-        Ok(Ok(()))
-    }))
-    .unwrap();
+            let usable = reserved.usable(cidr);
+            if held.len() as u64 != usable {
+                return Ok(Err(format!(
+                    "exhausted with {} of {usable} usable addresses held",
+                    held.len()
+                )));
+            }
+            if tx.ip_count(&vsw)? != usable {
+                return Ok(Err(
+                    "the held-address counter disagrees with the rows".into()
+                ));
+            }
+            Ok(Ok(()))
+        }))
+        .unwrap();
     outcome.map_err(TestCaseError::fail)
 }
 

@@ -9,7 +9,9 @@ fn schema(path: &std::path::Path) -> Vec<(String, String, String)> {
     let mut st = c
         .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
         .unwrap();
-    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap();
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap();
     rows.map(|r| r.unwrap()).collect()
 }
 
@@ -35,8 +37,24 @@ fn upgrading_from_version_1_equals_a_fresh_database() {
     drop(SqliteStore::open(&fresh).unwrap());
     assert_eq!(schema(&old), schema(&fresh));
     let c = Connection::open(&old).unwrap();
-    let n = |name: &str| -> i64 { c.query_row("SELECT n FROM counters WHERE name = ?", [name], |r| r.get(0)).unwrap() };
-    assert_eq!((n("vsw:vsw-1"), n("vsw:vsw-2"), n("vpc:vpc-1"), n("acct:A"), n("ar:A/r1")), (2, 1, 2, 2, 2));
-    let version: u32 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let n = |name: &str| -> i64 {
+        c.query_row("SELECT n FROM counters WHERE name = ?", [name], |r| {
+            r.get(0)
+        })
+        .unwrap()
+    };
+    assert_eq!(
+        (
+            n("vsw:vsw-1"),
+            n("vsw:vsw-2"),
+            n("vpc:vpc-1"),
+            n("acct:A"),
+            n("ar:A/r1")
+        ),
+        (2, 1, 2, 2, 2)
+    );
+    let version: u32 = c
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(version, MIGRATIONS.iter().map(|(v, _)| *v).max().unwrap());
 }

@@ -473,7 +473,10 @@ mod tests {
         // Another cloud's partial override keeps that cloud's own defaults, not Alibaba's.
         let c: Config = toml::from_str("[quotas.tencent]\nhavips_per_account = 3").unwrap();
         let q = c.core().quotas(Cloud::Tencent);
-        assert_eq!(q.instances_per_havip, Quotas::default_for(Cloud::Tencent).instances_per_havip);
+        assert_eq!(
+            q.instances_per_havip,
+            Quotas::default_for(Cloud::Tencent).instances_per_havip
+        );
         assert_eq!(q.havips_per_account, 3);
     }
 }

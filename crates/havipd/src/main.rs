@@ -220,8 +220,9 @@ fn uuid_like() -> String {
 
 /// Writes `ports.json` atomically (write, then rename).
 fn write_ports(dir: &std::path::Path, admin: &str, aliyun: &str, baidu: &str, tencent: &str) {
-    let body = serde_json::json!({"admin": admin, "aliyun": aliyun, "baidu": baidu, "tencent": tencent})
-        .to_string();
+    let body =
+        serde_json::json!({"admin": admin, "aliyun": aliyun, "baidu": baidu, "tencent": tencent})
+            .to_string();
     let tmp = dir.join("ports.json.tmp");
     let done =
         std::fs::write(&tmp, body).and_then(|_| std::fs::rename(&tmp, dir.join("ports.json")));
