@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole benchmark table of BENCHMARKS.md, in one bounded run (about 5 minutes once the
+# The whole benchmark table of BENCHMARKS.md, in one bounded run (about 7 minutes once the
 # release build is warm; a cold build adds ~3 minutes). Everything runs on 127.0.0.1; every
 # step has a time bound; every process this script starts is stopped by its PID on exit.
 #
@@ -11,9 +11,13 @@
 # operations.mode = immediate, port 0) under Describe (V3 and V2), Create (+ convergence
 # probes), Associate/Unassociate cycles and the 90/10 mix, 64 connections each; the bare
 # hyper ceiling with Describe's answer size; the same Describe with server and generator
-# pinned to one core each; moto (in bench/.venv) under DescribeNetworkInterfaces and
-# CreateNetworkInterface; 1,000,000 HAVIPs seeded, then havipd restarted on them twice (the
-# second time after dropping the page cache, when allowed): time to first answer and RSS.
+# pinned to one core each; PostgreSQL (a throwaway cluster as scripts/postgres.sh brings
+# for the tests, in the work directory): the same 100k world seeded into a database, then
+# Describe (V3), Create (+ probes) and the 90/10 mix against one havipd on it and against
+# two havipd on one database with the connections split between them; moto (in
+# bench/.venv) under DescribeNetworkInterfaces and CreateNetworkInterface; 1,000,000 HAVIPs
+# seeded, then havipd restarted on them twice (the second time after dropping the page
+# cache, when allowed): time to first answer and RSS.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT="$(pwd)"
@@ -32,6 +36,10 @@ cleanup() {
     for p in "${PIDS[@]:-}"; do
         [ -n "$p" ] && timeout 15 tail --pid="$p" -f /dev/null 2>/dev/null || true
     done
+    # The PostgreSQL cluster (if this run started one), once its clients are gone.
+    if declare -F havip_pg_down >/dev/null; then
+        havip_pg_down
+    fi
 }
 trap cleanup EXIT
 
@@ -72,6 +80,8 @@ cat > "$WORK/havipd.toml" <<TOML
 [listen]
 admin = "127.0.0.1:0"
 aliyun = "127.0.0.1:0"
+tencent = "127.0.0.1:0"
+baidu = "127.0.0.1:0"
 [admin]
 token = "bench-admin-token"
 [operations]
@@ -81,10 +91,10 @@ havips_per_vpc = 100000000
 havips_per_account = 100000000
 TOML
 
-start_havipd() { # data dir, extra prefix (e.g. taskset -c 0)
+start_havipd() { # data dir, extra prefix (e.g. taskset -c 0), config (default havipd.toml)
     rm -f "$1/ports.json"
     # shellcheck disable=SC2086
-    $2 "$HAVIPD" --config "$WORK/havipd.toml" --data-dir "$1" 2>>"$WORK/havipd.log" &
+    $2 "$HAVIPD" --config "${3:-$WORK/havipd.toml}" --data-dir "$1" 2>>"$WORK/havipd.log" &
     HPID=$!
     PIDS+=("$HPID")
     wait_file "$1/ports.json" 20
@@ -144,6 +154,71 @@ run() { # the same, through taskset
 run describe-pinned describe $P
 stop "$HPID"
 L=$L_SAVED
+run() { # back to the unpinned generator
+    local label=$1 scenario=$2
+    shift 2
+    step "run $label"
+    timeout 150 "$L" run --scenario "$scenario" --connections "$CONNS" --duration "$DUR" \
+        --warmup "$WARM" --label "$label" --json "$OUT/$label.json" "$@"
+}
+
+# PostgreSQL: the cluster scripts/postgres.sh brings for the tests (the Debian package is
+# installed when initdb is missing; default settings but max_connections; fsync and
+# synchronous_commit on), here in the work directory on the repository's disk, as SQLite.
+# Its own cluster even when HAVIP_TEST_POSTGRES_URL is set. Stopped and removed by the EXIT
+# trap, or at the end of this section.
+step "PostgreSQL: throwaway cluster on 127.0.0.1 (scripts/postgres.sh)"
+# shellcheck source=../scripts/postgres.sh
+source "$ROOT/scripts/postgres.sh"
+unset HAVIP_TEST_POSTGRES_URL
+TMPDIR="$WORK" havip_pg_up >&2
+PG_ADMIN="$HAVIP_TEST_POSTGRES_URL"
+PG_BASE="${PG_ADMIN%/*}"
+"$HAVIP_PG_BIN/pg_ctl" --version | awk '{print $3}' >"$OUT/pg-version.txt"
+psql_admin() { timeout 120 "$HAVIP_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$@"; }
+psql_admin "$PG_ADMIN" -c "CREATE DATABASE havip_seed"
+# Seeding is one round trip per statement, ~7 per HAVIP, in transactions that PostgreSQL
+# serialises (one account): it goes through the cluster's Unix socket, a quarter faster than
+# TCP here. havipd itself talks TCP to 127.0.0.1.
+PG_SOCK="postgres://postgres@$(python3 -c 'import sys, urllib.parse as u; print(u.quote(sys.argv[1], safe=""))' "$HAVIP_PG_DIR"):${PG_BASE##*:}"
+step "PostgreSQL: seed 100,000 HAVIPs (1,000 per VPC) + $CONNS couples, as for SQLite"
+timeout 300 "$L" seed --store "$PG_SOCK/havip_seed" --havips 100000 --per-vpc 1000 \
+    --pairs "$CONNS" --manifest "$WORK/mpg.json"
+cp "$WORK/mpg.json" "$OUT/seed-pg.json"
+# Statistics and a checkpoint now, so no autovacuum or checkpoint of the seeding lands in a
+# window; every configuration starts from a copy of this database.
+psql_admin "$PG_BASE/havip_seed" -c "VACUUM (ANALYZE)" -c "CHECKPOINT"
+pg_config() { # database -> $WORK/havipd-<database>.toml
+    psql_admin "$PG_ADMIN" -c "CREATE DATABASE $1 TEMPLATE havip_seed"
+    { echo "store = \"$PG_BASE/$1\""; cat "$WORK/havipd.toml"; } >"$WORK/havipd-$1.toml"
+}
+pg_runs() { # suffix, ports files...
+    local sfx=$1
+    shift
+    local P=(--manifest "$WORK/mpg.json")
+    for f in "$@"; do P+=(--ports-file "$f"); done
+    run "describe-$sfx" describe "${P[@]}"
+    run "create-$sfx" create "${P[@]}" --probes 4
+    run "mix-$sfx" mix "${P[@]}"
+}
+
+step "havipd on PostgreSQL, one node"
+pg_config havip_pg1
+start_havipd "$WORK/pg1-a" "" "$WORK/havipd-havip_pg1.toml"
+PG_A=$HPID
+pg_runs pg1 "$WORK/pg1-a/ports.json"
+stop "$PG_A"
+
+step "havipd on PostgreSQL, two nodes on one database (connections split evenly)"
+pg_config havip_pg2
+start_havipd "$WORK/pg2-a" "" "$WORK/havipd-havip_pg2.toml"
+PG_A=$HPID
+start_havipd "$WORK/pg2-b" "" "$WORK/havipd-havip_pg2.toml"
+PG_B=$HPID
+pg_runs pg2 "$WORK/pg2-a/ports.json" "$WORK/pg2-b/ports.json"
+stop "$PG_A"
+stop "$PG_B"
+havip_pg_down
 
 step "moto (bench/.venv, moto[server]==5.2.5)"
 VENV="$ROOT/bench/.venv"

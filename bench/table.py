@@ -2,12 +2,18 @@
 """Gathers the JSON results of bench/run.sh into bench/results/latest.json and prints the
 Markdown table of BENCHMARKS.md (figures, ratios to the baselines, targets met or missed).
 
+Rows `*-pg1` / `*-pg2`: the same scenarios with havipd on PostgreSQL, one node and two nodes
+on one database (the generator's connections split evenly between them); their ratios are to
+the same run's ceiling / fsync / moto and to the SQLite node's row of the same scenario.
+
 Usage: table.py OUT_DIR LATEST_JSON ELAPSED_SECONDS"""
 import json
 import os
 import platform
 import subprocess
 import sys
+
+PG_ROWS = [f"{s}-pg{n}" for n in (1, 2) for s in ("describe", "create", "mix")]
 
 
 def load(out, name):
@@ -49,7 +55,11 @@ def main():
     r = {n: load(out, n) for n in [
         "fsync", "alloc", "describe", "describe-v2", "create", "associate", "mix", "ceiling",
         "ceiling-pinned", "describe-pinned", "moto-describe", "moto-create", "restart-warm",
-        "restart-cold"]}
+        "restart-cold", "seed-pg"] + PG_ROWS}
+    pg_version = None
+    if os.path.exists(os.path.join(out, "pg-version.txt")):
+        with open(os.path.join(out, "pg-version.txt")) as f:
+            pg_version = f.read().strip() or None
     m = machine(root)
     fs, ce, md, mc = r["fsync"], r["ceiling"], r["moto-describe"], r["moto-create"]
 
@@ -60,32 +70,48 @@ def main():
         return "—" if x is None else f"{x:,.{nd}f}"
 
     def fr(x):
-        return "—" if x is None else f"{x:.2f}×" if x < 10 else f"{x:,.0f}×"
+        if x is None:
+            return "—"
+        return f"{x:.2g}×" if x < 0.1 else f"{x:.2f}×" if x < 10 else f"{x:,.0f}×"
 
     rows = []
-    for name in ["describe", "describe-v2", "create", "associate", "mix", "describe-pinned",
-                 "ceiling", "ceiling-pinned", "moto-describe", "moto-create"]:
+    for name in ["describe", "describe-v2", "create", "associate", "mix"] + PG_ROWS + [
+            "describe-pinned", "ceiling", "ceiling-pinned", "moto-describe", "moto-create"]:
         s = r[name]
         if not s:
             continue
         l = s["latency"]
         vs = []
-        if name.startswith("describe") or name == "mix":
+        kind = name.split("-pg")[0]  # describe-pg1 -> describe
+        pg = name in PG_ROWS
+        if name.startswith("describe") or kind == "mix":
             base = r["ceiling-pinned"] if name == "describe-pinned" else ce
             if base:
                 vs.append(f"{fr(ratio(s['rps'], base['rps']))} ceiling")
             if md:
                 vs.append(f"{fr(ratio(s['rps'], md['rps']))} moto")
-        if name == "create":
-            vs.append(f"{fr(ratio(s['rps'], fs['raw_commits_per_s']))} raw fsync")
-            vs.append(f"{fr(ratio(s['rps'], fs['sqlite_commits_per_s']))} SQLite 1-row commits")
+        if kind == "create":
+            if fs:
+                vs.append(f"{fr(ratio(s['rps'], fs['raw_commits_per_s']))} raw fsync")
+                vs.append(f"{fr(ratio(s['rps'], fs['sqlite_commits_per_s']))} SQLite 1-row commits")
             if mc:
                 vs.append(f"{fr(ratio(s['rps'], mc['rps']))} moto")
+        if pg and r[kind]:
+            vs.append(f"{fr(ratio(s['rps'], r[kind]['rps']))} SQLite node")
+        if name.endswith("-pg2") and r[kind + "-pg1"]:
+            vs.append(f"{fr(ratio(s['rps'], r[kind + '-pg1']['rps']))} one PG node")
         extra = ""
         if s.get("counters"):
             extra = ", ".join(f"{k} {v}" for k, v in s["counters"].items())
         if s.get("failed"):
             extra += (", " if extra else "") + f"failed {s['failed']}"
+        cv = s.get("convergence")
+        if cv:
+            extra += (", " if extra else "") + (f"Creating→Available p50 {cv['p50_ms']:.2f} ms, "
+                                                f"p99 {cv['p99_ms']:.2f} ms (n {cv['count']})")
+        if pg:
+            nodes = len(s.get("target", "").split(","))
+            extra = "; ".join(p for p in [f"{nodes} node{'s' if nodes > 1 else ''}", extra] if p)
         rows.append(f"| {name} | {fmt(s['rps'])} | {l['p50_ms']:.2f} | {l['p99_ms']:.2f} | "
                     f"{l['p999_ms']:.2f} | {s['response_bytes']} | {'; '.join(vs) or '—'} | {extra} |")
 
@@ -118,6 +144,11 @@ def main():
         target("Creating → Available p99 ≤ 20 ms under Create load",
                f"{c['convergence']['p99_ms']:.2f} ms (p50 {c['convergence']['p50_ms']:.2f}, "
                f"n {c['convergence']['count']})", "≤ 20 ms", c["convergence"]["p99_ms"] <= 20)
+    pg_have = [n for n in PG_ROWS if r[n]]
+    if pg_have:
+        target("PostgreSQL backend: the same scenarios reported, with 1 and 2 nodes",
+               f"{len(pg_have)} of {len(PG_ROWS)} rows ({', '.join(pg_have)})", "all 6 rows",
+               len(pg_have) == len(PG_ROWS))
     a = r["alloc"]
     if a:
         target("claim_any median in a /8 holding 1M addresses", f"{a['median_us']:.2f} µs "
@@ -130,17 +161,26 @@ def main():
             target(f"1M HAVIPs: first answer after start ({kind})",
                    f"{rs['first_answer_ms']:.0f} ms", "≤ 1000 ms", rs["first_answer_ms"] <= 1000)
 
-    doc = {"machine": m, "elapsed_seconds": elapsed, "results": r, "targets": targets}
+    doc = {"machine": m, "elapsed_seconds": elapsed, "results": r, "targets": targets,
+           "postgres_version": pg_version}
     with open(latest, "w") as f:
         json.dump(doc, f, indent=2)
 
     print(f"Machine: {m['nproc']} vCPU ({m['cpu']}), {m['memory']}, Linux {m['kernel']}, disk {m['disk']}; "
           f"commit {m['commit']} (+{m['dirty_files']} uncommitted files); whole run {elapsed} s")
     print()
-    print(f"Disk single-commit ceiling: raw 4 KiB overwrite + fdatasync {fmt(fs['raw_commits_per_s'])}/s "
-          f"(p50 {fs['raw_latency']['p50_ms']:.3f} ms); SQLite WAL synchronous=FULL one row per "
-          f"transaction {fmt(fs['sqlite_commits_per_s'])}/s (p50 {fs['sqlite_latency']['p50_ms']:.3f} ms)")
-    print()
+    if fs:
+        print(f"Disk single-commit ceiling: raw 4 KiB overwrite + fdatasync {fmt(fs['raw_commits_per_s'])}/s "
+              f"(p50 {fs['raw_latency']['p50_ms']:.3f} ms); SQLite WAL synchronous=FULL one row per "
+              f"transaction {fmt(fs['sqlite_commits_per_s'])}/s (p50 {fs['sqlite_latency']['p50_ms']:.3f} ms)")
+        print()
+    sp = r["seed-pg"]
+    if sp or pg_have:
+        print(f"PostgreSQL {pg_version or '?'} (throwaway cluster, default settings, synchronous_commit on, "
+              f"same disk): {sp['havips']:,} HAVIPs seeded in {sp['seed_seconds']:.1f} s; "
+              f"read cache off (no write generation)" if sp else
+              f"PostgreSQL {pg_version or '?'}: read cache off (no write generation)")
+        print()
     print("| scenario | req/s | p50 ms | p99 ms | p99.9 ms | answer B | ratios | notes |")
     print("|---|---:|---:|---:|---:|---:|---|---|")
     for row in rows:

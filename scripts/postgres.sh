@@ -1,8 +1,9 @@
-# Sourced by scripts/test-all.sh: a throwaway PostgreSQL cluster for the PostgreSQL backend's
-# tests. `havip_pg_up` installs PostgreSQL from Debian's packages when initdb is missing,
-# starts a cluster in a temporary directory on 127.0.0.1 and a free port, and exports
-# HAVIP_TEST_POSTGRES_URL; `havip_pg_down` stops it and removes the directory. Any failure
-# is fatal: the PostgreSQL tests are never skipped silently.
+# Sourced by scripts/test-all.sh and bench/run.sh: a throwaway PostgreSQL cluster for the
+# PostgreSQL backend's tests and benchmark rows. `havip_pg_up` installs PostgreSQL from
+# Debian's packages when initdb is missing, starts a cluster in a temporary directory (under
+# $TMPDIR, else /tmp) on 127.0.0.1 and a free port, and exports HAVIP_TEST_POSTGRES_URL;
+# `havip_pg_down` stops it and removes the directory. Any failure is fatal: the PostgreSQL
+# tests are never skipped silently.
 #
 # An HAVIP_TEST_POSTGRES_URL already set (a server of your own, whose user may CREATE
 # DATABASE) is used as it is, and nothing is started.
@@ -27,7 +28,7 @@ havip_pg_find_bin() {
 }
 
 havip_pg_fail() {
-    echo "test-all: cannot bring up PostgreSQL: $*" >&2
+    echo "postgres.sh: cannot bring up PostgreSQL: $*" >&2
     if [ -n "$HAVIP_PG_DIR" ] && [ -f "$HAVIP_PG_DIR/log" ]; then
         echo "--- $HAVIP_PG_DIR/log" >&2
         tail -n 30 "$HAVIP_PG_DIR/log" >&2 || true
@@ -44,8 +45,8 @@ havip_pg_up() {
         echo "==> PostgreSQL: initdb not found; apt-get install -y postgresql"
         command -v apt-get >/dev/null 2>&1 || havip_pg_fail "initdb is missing and apt-get is not available"
         export DEBIAN_FRONTEND=noninteractive
-        apt-get update -qq || havip_pg_fail "apt-get update failed"
-        apt-get install -y -qq postgresql >/dev/null || havip_pg_fail "apt-get install postgresql failed"
+        timeout 300 apt-get update -qq || havip_pg_fail "apt-get update failed"
+        timeout 600 apt-get install -y -qq postgresql >/dev/null || havip_pg_fail "apt-get install postgresql failed"
         HAVIP_PG_BIN="$(havip_pg_find_bin)" || havip_pg_fail "installed, but no initdb under /usr/lib/postgresql/*/bin"
     fi
     HAVIP_PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/havip-pg.XXXXXX")" || havip_pg_fail "mktemp failed"

@@ -831,12 +831,18 @@ impl Tx for PgTx<'_> {
             );
         }
         if let Some(v) = &f.vpcs {
-            push(
-                &mut wh,
-                &mut ps,
-                |n| format!("vpc = ANY(${n})"),
-                strings(&ids(v, |x| x.as_str())),
-            );
+            if let [one] = v.as_slice() {
+                // An equality lets the planner walk havips_vpc (vpc, account, region, seq) in
+                // page order; with ANY() it walked the whole table by seq and filtered.
+                push(&mut wh, &mut ps, |n| format!("vpc = ${n}"), Box::new(one.0.clone()));
+            } else {
+                push(
+                    &mut wh,
+                    &mut ps,
+                    |n| format!("vpc = ANY(${n})"),
+                    strings(&ids(v, |x| x.as_str())),
+                );
+            }
         }
         if let Some(v) = &f.vswitches {
             push(
