@@ -15,6 +15,9 @@ pub struct AliError {
     pub code: Cow<'static, str>,
     /// `Message` (external; never a cause chain).
     pub message: String,
+    /// `AccessDeniedDetail` of a permission error (the Tea SDK exposes it as
+    /// `accessDeniedDetail`); `None` elsewhere.
+    pub detail: Option<serde_json::Value>,
 }
 
 fn e(status: u16, code: &'static str, message: impl Into<String>) -> AliError {
@@ -22,6 +25,7 @@ fn e(status: u16, code: &'static str, message: impl Into<String>) -> AliError {
         status,
         code: Cow::Borrowed(code),
         message: message.into(),
+        detail: None,
     }
 }
 
@@ -32,6 +36,7 @@ impl AliError {
             status: 400,
             code: Cow::Owned(format!("Missing{}", name.replace('.', ""))),
             message: format!("{name} is mandatory for this action."),
+            detail: None,
         }
     }
 
@@ -41,6 +46,36 @@ impl AliError {
             400,
             "InvalidParameter",
             format!("The specified parameter \"{name}\" is not valid: {why}"),
+        )
+    }
+
+    /// The key's policy does not allow `auth_action` (RAM form, `vpc:CreateHaVip`) on the
+    /// resource: 403 `Forbidden.RAM` with RAM's `AccessDeniedDetail` (an explicit allow is
+    /// missing, so `NoPermissionType` is `ImplicitDeny`).
+    pub fn forbidden_ram(auth_action: &str, account: &str) -> Self {
+        AliError {
+            detail: Some(serde_json::json!({
+                "AuthAction": auth_action,
+                "AuthPrincipalType": "SubUser",
+                "AuthPrincipalOwnerId": account,
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+                "NoPermissionType": "ImplicitDeny",
+                "EncodedDiagnosticMessage": "",
+            })),
+            ..e(
+                403,
+                "Forbidden.RAM",
+                "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+            )
+        }
+    }
+
+    /// The per-(account, action) rate limit refused the call: 400 `Throttling.User`.
+    pub fn throttled() -> Self {
+        e(
+            400,
+            "Throttling.User",
+            "Request was denied due to user flow control.",
         )
     }
 

@@ -4,7 +4,9 @@
 //!
 //! Request path: [`auth::gather`] decodes the query and form body; [`auth::verify`] checks the
 //! signature, clock and nonce and resolves the account; the version and action are routed;
-//! `RegionId` is checked; an armed fault may fire; [`actions::run`] calls the core;
+//! `RegionId` is checked; the key's policy (RAM action `vpc:<Action>` on
+//! `acs:vpc:{region}:{account}:havip/{id}`, see [`ram_resources`]) and the per-(account,
+//! action) rate limit (off unless configured) may refuse the call; an armed fault may fire; [`actions::run`] calls the core;
 //! [`render`] writes the envelope.
 
 pub mod actions;
@@ -20,6 +22,7 @@ use havip_api::cache::ResponseCache;
 use havip_api::{Dialect, RawRequest, RawResponse};
 use havip_core::ctx::{Ctx, Idempotency};
 use havip_core::ids::new_request_id;
+use havip_core::ratelimit::RateLimiter;
 use havip_core::service::now_ms;
 use havip_core::store::Store;
 use havip_core::types::{Cloud, RegionId};
@@ -34,6 +37,7 @@ pub struct Aliyun<S: Store> {
     core: Core<S>,
     host_id: String,
     cache: ResponseCache,
+    limiter: RateLimiter,
 }
 
 /// What a request came to.
@@ -54,13 +58,22 @@ impl<S: Store> Aliyun<S> {
             core,
             host_id: host_id.into(),
             cache: ResponseCache::new(CACHE_ENTRIES),
+            limiter: RateLimiter::new(0),
         }
+    }
+
+    /// Limits each (account, action) to `per_second` requests a second (`Throttling.User`
+    /// beyond it); `0`, the default, is unlimited (Alibaba documents no number).
+    pub fn with_rate_limit(mut self, per_second: u32) -> Self {
+        self.limiter = RateLimiter::new(per_second);
+        self
     }
 
     async fn answer(
         &self,
         req: &RawRequest,
         request_id: &str,
+        named: &mut Option<&'static str>,
     ) -> Result<Answer, (Format, AliError)> {
         let json = Format::Json;
         if req.body_too_large {
@@ -118,8 +131,9 @@ impl<S: Store> Aliyun<S> {
             }
         }
         let fail = |e: AliError| (format, e);
+        let now = now_ms();
         let clock = auth::Clock {
-            now_ms: now_ms(),
+            now_ms: now,
             skew_ms: self.core.config().max_clock_skew.as_millis() as i64,
             nonces: self.core.nonces(),
         };
@@ -138,6 +152,7 @@ impl<S: Store> Aliyun<S> {
                 "Specified api is not found, please check your url and method.",
             ))
         })?;
+        *named = Some(action.name());
         let p = &v.params;
         let region = p.required("RegionId").map_err(fail)?;
         if !self.core.region_exists(Cloud::Aliyun, region) {
@@ -145,6 +160,21 @@ impl<S: Store> Aliyun<S> {
                 action,
                 &havip_core::DomainError::RegionNotFound,
             )));
+        }
+        let account = v.credential.account.as_str();
+        let auth_action = format!("vpc:{}", action.name());
+        let allowed = ram_resources(action, p).iter().all(|id| {
+            let resource = format!("acs:vpc:{region}:{account}:havip/{id}");
+            v.credential.allows(&auth_action, &resource)
+        });
+        if !allowed {
+            return Err(fail(AliError::forbidden_ram(&auth_action, account)));
+        }
+        if !self
+            .limiter
+            .admit(&format!("{account}/{}", action.name()), now)
+        {
+            return Err(fail(AliError::throttled()));
         }
         let idempotency = match (action.mutates(), p.optional("ClientToken")) {
             (true, Some(t)) => {
@@ -200,6 +230,30 @@ impl<S: Store> Aliyun<S> {
     }
 }
 
+/// The HAVIP IDs an action targets, for the policy check: the `{id}` of
+/// `acs:vpc:{region}:{account}:havip/{id}`. Create and the list and tag-listing actions target
+/// `*` (RAM's form for "any HAVIP"); a per-HAVIP action whose ID parameter is absent or
+/// malformed is checked against `*` too (validation refuses it right after, if allowed).
+pub fn ram_resources(action: Action, p: &params::Params) -> Vec<String> {
+    let one = |name: &str| vec![p.optional(name).unwrap_or("*").to_string()];
+    match action {
+        Action::CreateHaVip
+        | Action::DescribeHaVips
+        | Action::ListTagResources
+        | Action::DescribeTags => vec!["*".into()],
+        Action::ModifyHaVipAttribute
+        | Action::DeleteHaVip
+        | Action::AssociateHaVip
+        | Action::UnassociateHaVip => one("HaVipId"),
+        Action::AssociateEipAddress | Action::UnassociateEipAddress => one("InstanceId"),
+        Action::MoveResourceGroup => one("ResourceId"),
+        Action::TagResources | Action::UnTagResources => match p.list("ResourceId", 50) {
+            Ok(ids) if !ids.is_empty() => ids,
+            _ => vec!["*".into()],
+        },
+    }
+}
+
 impl<S: Store> Dialect for Aliyun<S> {
     fn name(&self) -> &'static str {
         "aliyun"
@@ -207,18 +261,19 @@ impl<S: Store> Dialect for Aliyun<S> {
 
     async fn handle(&self, req: RawRequest) -> RawResponse {
         let request_id = new_request_id();
-        match self.answer(&req, &request_id).await {
+        let mut named = None;
+        match self.answer(&req, &request_id, &mut named).await {
             Ok(Answer::Fields(format, action, fields, slot)) => {
                 tracing::debug!(request_id = %request_id, action = action.name(), "request served");
                 let r = render::success(format, action.name(), &request_id, fields);
                 if let Some((key, generation)) = slot {
                     self.cache.put(key, generation, &r, &request_id);
                 }
-                r
+                r.labelled(action.name(), "OK")
             }
             Ok(Answer::Cached(r)) => {
                 tracing::debug!(request_id = %request_id, "request served from cache");
-                r
+                r.labelled(named.unwrap_or("unknown"), "OK")
             }
             Err((format, err)) => {
                 if err.status >= 500 {
@@ -227,6 +282,7 @@ impl<S: Store> Dialect for Aliyun<S> {
                     tracing::debug!(request_id = %request_id, code = %err.code, message = %err.message, "request refused");
                 }
                 render::error(format, &self.host_id, &request_id, &err)
+                    .labelled(named.unwrap_or("unknown"), err.code.clone())
             }
         }
     }

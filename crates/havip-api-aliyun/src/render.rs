@@ -127,9 +127,12 @@ pub fn error(format: Format, host_id: &str, request_id: &str, err: &AliError) ->
         "Message": err.message,
         "Recommend": format!("https://api.aliyun.com/troubleshoot?q={}&product=Vpc", err.code),
     });
-    let Value::Object(m) = body else {
+    let Value::Object(mut m) = body else {
         unreachable!("json! object")
     };
+    if let Some(d) = &err.detail {
+        m.insert("AccessDeniedDetail".into(), d.clone());
+    }
     respond(err.status, format, "Error", m, request_id)
 }
 

@@ -40,6 +40,7 @@ fn every_fixture_takes_the_expected_path() {
                 id: AccessKeyId(key.into()),
                 account: AccountId("acct".into()),
                 secret: secret.into(),
+                policy: None,
             }],
             &HashMap::from([(AccountId("acct".into()), Cloud::Aliyun)]),
         );
@@ -107,6 +108,7 @@ fn a_request_outside_the_clock_window_is_expired_and_an_unknown_key_is_not_found
             id: AccessKeyId("testAK".into()),
             account: AccountId("a".into()),
             secret: "testSecret".into(),
+            policy: None,
         }],
         &HashMap::from([(AccountId("a".into()), Cloud::Aliyun)]),
     );

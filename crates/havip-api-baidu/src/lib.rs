@@ -4,8 +4,10 @@
 //! Request path: the query is decoded; [`auth::verify`] checks the signature and its
 //! validity window and resolves the account; [`routing::route`] names the operation; the
 //! region comes from the endpoint host; [`params::decode`] validates the query and body into
-//! a typed request; the `clientToken` becomes the core's idempotency token; an armed fault
-//! may fire; [`handlers::run`] calls the core; [`render`] writes the answer.
+//! a typed request; the key's policy (action `bce:havip:<Operation>` on
+//! `bce:vpc:{region}:{account}:havip/{id}`, see [`bce_resource`]) and the per-(account,
+//! operation) rate limit (off unless configured) may refuse the call; the `clientToken`
+//! becomes the core's idempotency token; an armed fault may fire; [`handlers::run`] calls the core; [`render`] writes the answer.
 //!
 //! Region rule: Baidu's API carries no region parameter; each region has its own endpoint
 //! (`bcc.{region}.baidubce.com`). A `Host` of the form `*.{region}.baidubce.com` selects
@@ -24,6 +26,7 @@ use error::BceError;
 use havip_api::{form, Dialect, RawRequest, RawResponse};
 use havip_core::ctx::{Ctx, Idempotency};
 use havip_core::ids::new_request_id;
+use havip_core::ratelimit::RateLimiter;
 use havip_core::service::now_ms;
 use havip_core::store::Store;
 use havip_core::types::{Cloud, RegionId};
@@ -34,6 +37,14 @@ use routing::Operation;
 pub struct Baidu<S: Store> {
     core: Core<S>,
     default_region: RegionId,
+    limiter: RateLimiter,
+}
+
+/// The resource name a Baidu policy matches: `bce:vpc:{region}:{account}:havip/{id}`, with
+/// `*` as `{id}` for the operations that target no single HAVIP (create and list). Baidu's
+/// IAM publishes no per-action names for HAVIPs; this mirrors Alibaba's RAM form.
+pub fn bce_resource(region: &str, account: &str, havip: Option<&str>) -> String {
+    format!("bce:vpc:{region}:{account}:havip/{}", havip.unwrap_or("*"))
 }
 
 /// The region a `Host` header names (`bcc.bj.baidubce.com` → `bj`), if it is a Baidu
@@ -53,7 +64,16 @@ impl<S: Store> Baidu<S> {
         Baidu {
             core,
             default_region: RegionId(default_region.into()),
+            limiter: RateLimiter::new(0),
         }
+    }
+
+    /// Limits each (account, operation) to `per_second` requests a second (429
+    /// `RequestLimitExceeded` beyond it); `0`, the default, is unlimited (Baidu documents no
+    /// number).
+    pub fn with_rate_limit(mut self, per_second: u32) -> Self {
+        self.limiter = RateLimiter::new(per_second);
+        self
     }
 
     fn region(&self, req: &RawRequest) -> RegionId {
@@ -67,6 +87,7 @@ impl<S: Store> Baidu<S> {
         &self,
         req: &RawRequest,
         request_id: &str,
+        named: &mut Option<&'static str>,
     ) -> Result<Option<serde_json::Value>, BceError> {
         if req.body_too_large {
             return Err(BceError::new(
@@ -86,13 +107,15 @@ impl<S: Store> Baidu<S> {
         }
         let query = form::parse(&req.query)
             .map_err(|_| BceError::invalid_uri("the query string is not well-formed"))?;
+        let now = now_ms();
         let clock = auth::Clock {
-            now_ms: now_ms(),
+            now_ms: now,
             skew_ms: self.core.config().max_clock_skew.as_millis() as i64,
         };
         let cred = auth::verify(req, &query, self.core.keys(), &clock)?;
         let route = routing::route(&req.method, &req.path, &query)?;
         let op = route.op;
+        *named = Some(op.name());
         let fail = |e: DomainError| {
             if let DomainError::Internal(detail) = &e {
                 tracing::error!(request_id = %request_id, operation = op.name(), detail = %detail, "internal error");
@@ -102,6 +125,29 @@ impl<S: Store> Baidu<S> {
         let region = self.region(req);
         if !self.core.region_exists(Cloud::Baidu, region.as_str()) {
             return Err(fail(DomainError::RegionNotFound));
+        }
+        let iam_action = format!("bce:havip:{}", op.name());
+        let resource = bce_resource(
+            region.as_str(),
+            cred.account.as_str(),
+            route.havip.as_ref().map(|h| h.as_str()),
+        );
+        if !cred.allows(&iam_action, &resource) {
+            return Err(BceError::new(
+                403,
+                "AccessDenied",
+                format!("Access denied: the key may not call {iam_action} on {resource}."),
+            ));
+        }
+        if !self
+            .limiter
+            .admit(&format!("{}/{}", cred.account, op.name()), now)
+        {
+            return Err(BceError::new(
+                429,
+                "RequestLimitExceeded",
+                "Too many requests; please slow down.",
+            ));
         }
         let request = params::decode(op, &query, &req.body)?;
         let idempotency = match (op.mutates(), params::client_token(&query)?) {
@@ -136,15 +182,18 @@ impl<S: Store> Dialect for Baidu<S> {
 
     async fn handle(&self, req: RawRequest) -> RawResponse {
         let request_id = new_request_id().to_ascii_lowercase();
-        match self.answer(&req, &request_id).await {
-            Ok(body) => render::success(&request_id, body),
+        let mut named = None;
+        match self.answer(&req, &request_id, &mut named).await {
+            Ok(body) => {
+                render::success(&request_id, body).labelled(named.unwrap_or("unknown"), "OK")
+            }
             Err(err) => {
                 if err.status >= 500 {
                     tracing::error!(request_id = %request_id, code = err.code, "request failed");
                 } else {
                     tracing::debug!(request_id = %request_id, code = err.code, message = %err.message, "request refused");
                 }
-                render::error(&request_id, &err)
+                render::error(&request_id, &err).labelled(named.unwrap_or("unknown"), err.code)
             }
         }
     }

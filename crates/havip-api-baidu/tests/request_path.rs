@@ -31,6 +31,7 @@ fn keys_for(f: &Value, cloud: Cloud) -> KeyRing {
             id: AccessKeyId(id.into()),
             account: AccountId("acct".into()),
             secret: secret.into(),
+            policy: None,
         }],
         &HashMap::from([(AccountId("acct".into()), cloud)]),
     );

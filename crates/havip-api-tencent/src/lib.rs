@@ -6,7 +6,9 @@
 //! product (a TC3 request's credential scope must name the same product) and the action is
 //! routed within it; the region is checked (required for VPC, optional for ECM); the
 //! per-(account, product, action) rate limit (20 requests a second, Tencent's documented
-//! value) and any armed fault may refuse the call; [`actions::run`] calls the core;
+//! value), the key's policy (CAM action `<vpc|ecm>:<Action>` on
+//! `qcs::<vpc|ecm>:{region}:uin/{account}:havip/{id}`, see [`cam_resource`]) and any armed
+//! fault may refuse the call; [`actions::run`] calls the core;
 //! [`render`] writes the envelope. Every answer is HTTP 200 `application/json`.
 
 pub mod actions;
@@ -63,6 +65,7 @@ impl<S: Store> Tencent<S> {
         &self,
         req: &RawRequest,
         request_id: &str,
+        named: &mut Option<&'static str>,
     ) -> Result<Map<String, Value>, TcError> {
         if req.body_too_large {
             return Err(TcError::new(
@@ -134,6 +137,7 @@ impl<S: Store> Tencent<S> {
                 ),
             )
         })?;
+        *named = Some(action.name());
         match (&a.region, product) {
             (None, Product::Vpc) => return Err(missing("Region")),
             (Some(r), p) if !self.core.region_exists(Cloud::Tencent, r) => {
@@ -150,6 +154,19 @@ impl<S: Store> Tencent<S> {
                 });
             }
             _ => {}
+        }
+        let cam_action = format!("{}:{}", product.service(), action.name());
+        let resource = cam_resource(
+            product,
+            a.region.as_deref().unwrap_or(""),
+            a.credential.account.as_str(),
+            havip_target(action, &a.params),
+        );
+        if !a.credential.allows(&cam_action, &resource) {
+            return Err(TcError::new(
+                "AuthFailure.UnauthorizedOperation",
+                format!("The request is not authorized: the key may not call `{cam_action}` on `{resource}`."),
+            ));
         }
         let key = format!(
             "{}/{}/{}",
@@ -181,6 +198,33 @@ impl<S: Store> Tencent<S> {
     }
 }
 
+/// The CAM resource name of an HAVIP: `qcs::<vpc|ecm>:{region}:uin/{account}:havip/{id}`
+/// (CAM's six-segment form with an empty project; an ECM call without a region leaves the
+/// region segment empty). `{id}` is `*` for actions that target no single HAVIP.
+pub fn cam_resource(product: Product, region: &str, account: &str, id: &str) -> String {
+    format!(
+        "qcs::{}:{region}:uin/{account}:havip/{id}",
+        product.service()
+    )
+}
+
+/// The HAVIP a call targets: `HaVipId` for the per-HAVIP actions, `*` for Create, Describe
+/// and the task query (and when the ID is absent or not a string; validation refuses that
+/// right after, if the policy allowed it).
+fn havip_target(action: Action, params: &serde_json::Map<String, Value>) -> &str {
+    match action {
+        Action::CreateHaVip | Action::DescribeHaVips | Action::DescribeVpcTaskResult => "*",
+        Action::ModifyHaVipAttribute
+        | Action::DeleteHaVip
+        | Action::HaVipAssociateAddressIp
+        | Action::HaVipDisassociateAddressIp
+        | Action::AssociateHaVipInstance
+        | Action::DisassociateHaVipInstance => {
+            params.get("HaVipId").and_then(Value::as_str).unwrap_or("*")
+        }
+    }
+}
+
 impl<S: Store> Dialect for Tencent<S> {
     fn name(&self) -> &'static str {
         "tencent"
@@ -189,8 +233,11 @@ impl<S: Store> Dialect for Tencent<S> {
     async fn handle(&self, req: RawRequest) -> RawResponse {
         // Tencent prints request IDs as lower-case UUIDs.
         let request_id = new_request_id().to_lowercase();
-        match self.answer(&req, &request_id).await {
-            Ok(fields) => render::success(&request_id, fields),
+        let mut named = None;
+        match self.answer(&req, &request_id, &mut named).await {
+            Ok(fields) => {
+                render::success(&request_id, fields).labelled(named.unwrap_or("unknown"), "OK")
+            }
             Err(err) => {
                 if err.is_internal() {
                     tracing::error!(request_id = %request_id, code = %err.code, "request failed");
@@ -198,6 +245,7 @@ impl<S: Store> Dialect for Tencent<S> {
                     tracing::debug!(request_id = %request_id, code = %err.code, message = %err.message, "request refused");
                 }
                 render::error(&request_id, &err)
+                    .labelled(named.unwrap_or("unknown"), err.code.clone())
             }
         }
     }

@@ -54,6 +54,10 @@ pub struct RawResponse {
     pub headers: Vec<(&'static str, String)>,
     /// Body.
     pub body: Bytes,
+    /// What the request was, for metrics: the action name and the outcome (`"OK"` or the
+    /// error code sent). `None` (a request the dialect could not name) is counted as
+    /// action `"unknown"` with the status as its code. Never sent.
+    pub label: Option<(&'static str, String)>,
 }
 
 impl RawResponse {
@@ -63,7 +67,14 @@ impl RawResponse {
             status,
             headers: vec![("content-type", content_type.to_string())],
             body: body.into(),
+            label: None,
         }
+    }
+
+    /// The same response labelled for metrics (see [`RawResponse::label`]).
+    pub fn labelled(mut self, action: &'static str, code: impl Into<String>) -> Self {
+        self.label = Some((action, code.into()));
+        self
     }
 }
 

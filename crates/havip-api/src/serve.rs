@@ -4,6 +4,7 @@
 
 use crate::{Dialect, RawRequest, RawResponse};
 use bytes::Bytes;
+use havip_core::metrics::Metrics;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -11,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -22,6 +23,9 @@ pub struct ServeOptions {
     pub max_body: usize,
     /// How long in-flight requests may run after shutdown begins.
     pub drain: Duration,
+    /// Where answered requests are counted and timed (see [`RawResponse::label`]); `None`
+    /// records nothing.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for ServeOptions {
@@ -29,6 +33,7 @@ impl Default for ServeOptions {
         ServeOptions {
             max_body: 1 << 20,
             drain: Duration::from_secs(10),
+            metrics: None,
         }
     }
 }
@@ -79,6 +84,14 @@ pub fn write_response(r: RawResponse) -> hyper::Response<Full<Bytes>> {
     })
 }
 
+/// Counts one answered request under its label (or `unknown` and the status).
+fn record(m: &Metrics, dialect: &'static str, resp: &mut RawResponse, d: Duration) {
+    match resp.label.take() {
+        Some((action, code)) => m.record_request(dialect, action, &code, d),
+        None => m.record_request(dialect, "unknown", &resp.status.to_string(), d),
+    }
+}
+
 /// Serves `dialect` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve<D: Dialect>(
     listener: TcpListener,
@@ -97,13 +110,20 @@ pub async fn serve<D: Dialect>(
                 let _ = stream.set_nodelay(true);
                 let dialect = dialect.clone();
                 let max_body = opts.max_body;
+                let metrics = opts.metrics.clone();
                 let mut stop = stop_rx.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req: hyper::Request<Incoming>| {
                         let dialect = dialect.clone();
+                        let metrics = metrics.clone();
                         async move {
+                            let start = Instant::now();
                             let raw = read_request(req, max_body).await;
-                            Ok::<_, Infallible>(write_response(dialect.handle(raw).await))
+                            let mut resp = dialect.handle(raw).await;
+                            if let Some(m) = &metrics {
+                                record(m, dialect.name(), &mut resp, start.elapsed());
+                            }
+                            Ok::<_, Infallible>(write_response(resp))
                         }
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
@@ -133,5 +153,57 @@ pub async fn serve<D: Dialect>(
             "drain deadline passed; closing remaining connections"
         );
         conns.abort_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    struct Echo;
+
+    impl Dialect for Echo {
+        fn name(&self) -> &'static str {
+            "echo"
+        }
+        async fn handle(&self, req: RawRequest) -> RawResponse {
+            let r = RawResponse::new(200, "text/plain", "hi");
+            match req.path.as_str() {
+                "/named" => r.labelled("Named", "OK"),
+                _ => r,
+            }
+        }
+    }
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serve_should_count_requests_under_their_labels() {
+        let metrics = Arc::new(Metrics::new());
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, mut rx) = watch::channel(false);
+        let opts = ServeOptions {
+            metrics: Some(metrics.clone()),
+            ..ServeOptions::default()
+        };
+        let server = tokio::spawn(serve(l, Arc::new(Echo), opts, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        assert!(get(addr, "/named").await.starts_with("HTTP/1.1 200"));
+        get(addr, "/named").await;
+        get(addr, "/other").await;
+        let _ = tx.send(true);
+        server.await.unwrap();
+        assert_eq!(metrics.requests("echo", "Named", "OK"), 2);
+        assert_eq!(metrics.requests("echo", "unknown", "200"), 1);
     }
 }

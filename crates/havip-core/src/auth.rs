@@ -5,6 +5,7 @@
 //! (key, nonce) pairs for the accepted clock window; a pair seen twice inside it is a replay.
 
 use crate::model::AccessKey;
+use crate::policy::Policy;
 use crate::types::{AccessKeyId, AccountId, Cloud};
 use parking_lot::{Mutex, RwLock};
 use std::collections::hash_map::DefaultHasher;
@@ -21,6 +22,15 @@ pub struct Credential {
     pub cloud: Cloud,
     /// The signing secret.
     pub secret: Arc<str>,
+    /// What the key may do (`None` = full access); see [`crate::policy`].
+    pub policy: Option<Arc<Policy>>,
+}
+
+impl Credential {
+    /// Whether this key may call `action` on `resource` (see [`crate::policy::allows`]).
+    pub fn allows(&self, action: &str, resource: &str) -> bool {
+        crate::policy::allows(self.policy.as_deref(), action, resource)
+    }
 }
 
 impl std::fmt::Debug for Credential {
@@ -51,6 +61,7 @@ impl KeyRing {
                         account: k.account,
                         cloud,
                         secret: Arc::from(k.secret.as_str()),
+                        policy: k.policy.map(Arc::new),
                     },
                 ))
             })

@@ -8,6 +8,8 @@
 //! - [`world`]: the topology document, applied idempotently.
 //! - [`store`]: the storage boundary every backend implements.
 //! - [`auth`], [`faults`], [`ids`], [`config`], [`ctx`]: what the service functions lean on.
+//! - [`policy`]: per-key permissions (allowed actions and resources), a pure check.
+//! - [`metrics`]: request and store metrics in the Prometheus text format.
 //! - [`ratelimit`]: per-key token buckets for clouds with documented per-API rate limits.
 
 pub mod alloc;
@@ -18,7 +20,9 @@ pub mod error;
 pub mod faults;
 pub mod ids;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
+pub mod policy;
 pub mod ratelimit;
 pub mod service;
 pub mod store;

@@ -24,6 +24,8 @@ pub struct AccessKey {
     pub account: AccountId,
     /// The secret; never logged.
     pub secret: String,
+    /// What the key may do; `None` = full access.
+    pub policy: Option<crate::policy::Policy>,
 }
 
 impl std::fmt::Debug for AccessKey {
@@ -32,6 +34,7 @@ impl std::fmt::Debug for AccessKey {
             .field("id", &self.id)
             .field("account", &self.account)
             .field("secret", &"<redacted>")
+            .field("policy", &self.policy)
             .finish()
     }
 }

@@ -656,6 +656,56 @@ pub async fn topology_apply_is_idempotent<S: Store>(core: Core<S>) {
     assert_eq!(core.world_dump().await.unwrap(), before);
 }
 
+/// An access key's policy is stored with the key, shown by the dump, reaches the key ring,
+/// and is replaced or removed by the next document; a malformed one is refused.
+pub async fn key_policies_round_trip<S: Store>(core: Core<S>) {
+    let with = |policy: &str| -> WorldDoc {
+        toml::from_str(&format!(
+            "[[account]]\nid = \"A\"\ncloud = \"aliyun\"\naccess_keys = [{{ id = \"ak-a\", secret = \"sa\"{policy} }}]"
+        ))
+        .unwrap()
+    };
+    core.world_apply(with(
+        r#", policy = { allow = ["vpc:Describe*"], resources = ["acs:vpc:*:*:havip/*"] }"#,
+    ))
+    .await
+    .unwrap();
+    let dumped = core.world_dump().await.unwrap();
+    let key = &dumped
+        .account
+        .iter()
+        .find(|a| a.id.as_str() == "A")
+        .unwrap()
+        .access_keys[0];
+    let p = key.policy.as_ref().expect("the policy is stored");
+    assert_eq!(p.allow, vec!["vpc:Describe*"]);
+    assert_eq!(p.resources, vec!["acs:vpc:*:*:havip/*"]);
+    let cred = core.keys().get("ak-a").unwrap();
+    assert!(cred.allows("vpc:DescribeHaVips", "acs:vpc:r:A:havip/*"));
+    assert!(!cred.allows("vpc:DeleteHaVip", "acs:vpc:r:A:havip/havip-1"));
+    // Empty patterns are refused whole.
+    assert!(matches!(
+        core.world_apply(with(r#", policy = { allow = [""] }"#))
+            .await,
+        Err(DomainError::InvalidTopology(_))
+    ));
+    // The next document without a policy gives the key full access again.
+    core.world_apply(with("")).await.unwrap();
+    let dumped = core.world_dump().await.unwrap();
+    let key = &dumped
+        .account
+        .iter()
+        .find(|a| a.id.as_str() == "A")
+        .unwrap()
+        .access_keys[0];
+    assert!(key.policy.is_none());
+    assert!(core
+        .keys()
+        .get("ak-a")
+        .unwrap()
+        .allows("vpc:DeleteHaVip", "x"));
+}
+
 /// Async work is pollable by the request that started it: one task row per operation,
 /// running until the worker completes it; synchronous requests and other accounts see none.
 pub async fn async_requests_are_pollable_tasks<S: Store>(core: Core<S>) {
@@ -883,6 +933,11 @@ macro_rules! store_conformance {
             async fn topology_apply_is_idempotent() {
                 let (_d, c) = fresh(OpTiming::Manual).await;
                 suite::topology_apply_is_idempotent(c).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn key_policies_round_trip() {
+                let (_d, c) = fresh(OpTiming::Manual).await;
+                suite::key_policies_round_trip(c).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn restart_completes_pending_operations() {

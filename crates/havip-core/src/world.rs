@@ -31,6 +31,9 @@ pub struct KeyDoc {
     pub id: AccessKeyId,
     /// Secret.
     pub secret: String,
+    /// What the key may do (see [`crate::policy`]); omitted = full access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::policy::Policy>,
 }
 
 impl std::fmt::Debug for KeyDoc {
@@ -263,6 +266,9 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
                     k.id, other.account
                 )));
             }
+            if let Some(why) = k.policy.as_ref().and_then(|p| p.problem()) {
+                return Err(bad(format!("access key {}: {why}", k.id)));
+            }
         }
         tx.access_keys_delete_for(&a.id)?;
         for k in &a.access_keys {
@@ -270,6 +276,7 @@ pub fn apply(tx: &mut dyn Tx, doc: &WorldDoc) -> Result<(), DomainError> {
                 id: k.id.clone(),
                 account: a.id.clone(),
                 secret: k.secret.clone(),
+                policy: k.policy.clone(),
             })?;
         }
     }
@@ -633,6 +640,7 @@ pub fn dump(tx: &mut dyn Tx) -> Result<WorldDoc, DomainError> {
                     .map(|k| KeyDoc {
                         id: k.id.clone(),
                         secret: "<redacted>".into(),
+                        policy: k.policy.clone(),
                     })
                     .collect(),
                 id: a.id,

@@ -101,6 +101,7 @@ pub fn world(vpcs: u64, pairs: usize) -> WorldDoc {
             access_keys: vec![KeyDoc {
                 id: AccessKeyId(KEY_ID.into()),
                 secret: SECRET.into(),
+                policy: None,
             }],
         }],
         resource_group: vec![],

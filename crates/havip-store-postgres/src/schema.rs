@@ -179,6 +179,14 @@ INSERT INTO counters (name, n) SELECT 'acct:' || account, COUNT(*) FROM havips G
 INSERT INTO counters (name, n) SELECT 'ar:' || account || '/' || region, COUNT(*) FROM havips GROUP BY account, region;
 "#,
     ),
+    (
+        5,
+        r#"
+-- Per-key permissions: the key's policy as JSON ({"allow": [...], "resources": [...]}),
+-- NULL = full access.
+ALTER TABLE access_keys ADD COLUMN policy TEXT;
+"#,
+    ),
 ];
 
 /// The table that records applied migrations.

@@ -39,6 +39,15 @@ pub struct PgTx<'a> {
 
 type P<'a> = &'a (dyn ToSql + Sync);
 
+/// An access key's policy as stored (JSON text; NULL = full access).
+fn policy_json(k: &AccessKey) -> StoreResult<Option<String>> {
+    k.policy
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encoding a policy: {e}")))
+}
+
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(e.to_string())
 }
@@ -412,21 +421,29 @@ impl Tx for PgTx<'_> {
     }
     fn access_keys(&mut self) -> StoreResult<Vec<AccessKey>> {
         self.many(
-            "SELECT id, account, secret FROM access_keys ORDER BY id",
+            "SELECT id, account, secret, policy FROM access_keys ORDER BY id",
             &[],
             |r| {
+                let id = AccessKeyId(text(r, 0)?);
+                let policy = r
+                    .try_get::<_, Option<String>>(3)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?
+                    .map(|p| serde_json::from_str(&p))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("access key {id} policy: {e}")))?;
                 Ok(AccessKey {
-                    id: AccessKeyId(text(r, 0)?),
+                    id,
                     account: AccountId(text(r, 1)?),
                     secret: text(r, 2)?,
+                    policy,
                 })
             },
         )
     }
     fn access_key_put(&mut self, k: &AccessKey) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO access_keys (id, account, secret) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET account = $2, secret = $3",
-            &[&k.id.as_str(), &k.account.as_str(), &k.secret],
+            "INSERT INTO access_keys (id, account, secret, policy) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET account = $2, secret = $3, policy = $4",
+            &[&k.id.as_str(), &k.account.as_str(), &k.secret, &policy_json(k)?],
         )?;
         Ok(())
     }
@@ -834,7 +851,12 @@ impl Tx for PgTx<'_> {
             if let [one] = v.as_slice() {
                 // An equality lets the planner walk havips_vpc (vpc, account, region, seq) in
                 // page order; with ANY() it walked the whole table by seq and filtered.
-                push(&mut wh, &mut ps, |n| format!("vpc = ${n}"), Box::new(one.0.clone()));
+                push(
+                    &mut wh,
+                    &mut ps,
+                    |n| format!("vpc = ${n}"),
+                    Box::new(one.0.clone()),
+                );
             } else {
                 push(
                     &mut wh,

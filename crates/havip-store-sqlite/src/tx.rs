@@ -13,6 +13,15 @@ pub struct SqliteTx<'a> {
     pub(crate) conn: &'a Connection,
 }
 
+/// An access key's policy as stored (JSON text; NULL = full access).
+fn policy_json(k: &AccessKey) -> StoreResult<Option<String>> {
+    k.policy
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("encoding a policy: {e}")))
+}
+
 fn be(e: rusqlite::Error) -> StoreError {
     StoreError::Backend(e.to_string())
 }
@@ -326,21 +335,34 @@ impl Tx for SqliteTx<'_> {
     }
     fn access_keys(&mut self) -> StoreResult<Vec<AccessKey>> {
         self.many(
-            "SELECT id, account, secret FROM access_keys ORDER BY id",
+            "SELECT id, account, secret, policy FROM access_keys ORDER BY id",
             [],
             |r| {
-                Ok(AccessKey {
-                    id: AccessKeyId(r.get(0)?),
-                    account: AccountId(r.get(1)?),
-                    secret: r.get(2)?,
-                })
+                Ok((
+                    AccessKey {
+                        id: AccessKeyId(r.get(0)?),
+                        account: AccountId(r.get(1)?),
+                        secret: r.get(2)?,
+                        policy: None,
+                    },
+                    r.get::<_, Option<String>>(3)?,
+                ))
             },
-        )
+        )?
+        .into_iter()
+        .map(|(mut k, policy)| {
+            k.policy = policy
+                .map(|p| serde_json::from_str(&p))
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("access key {} policy: {e}", k.id)))?;
+            Ok(k)
+        })
+        .collect()
     }
     fn access_key_put(&mut self, k: &AccessKey) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO access_keys (id, account, secret) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET account = ?2, secret = ?3",
-            params![k.id.as_str(), k.account.as_str(), k.secret],
+            "INSERT INTO access_keys (id, account, secret, policy) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET account = ?2, secret = ?3, policy = ?4",
+            params![k.id.as_str(), k.account.as_str(), k.secret, policy_json(k)?],
         )?;
         Ok(())
     }

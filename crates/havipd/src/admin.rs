@@ -1,22 +1,59 @@
 //! The admin HTTP API (JSON, bearer token): the world at run time, master announcements,
-//! fault injection and manual operation control. Routes are listed in README.md.
+//! fault injection and manual operation control; and, without a token, the probes
+//! (`/admin/v1/health`, `/admin/v1/ready`) and the Prometheus scrape (`/metrics`). Routes are
+//! listed in README.md.
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, patch, post};
 use axum::{Json, Router};
+use havip_core::metrics::Metrics;
 use havip_core::store::Store;
 use havip_core::types::{Cloud, HavipId, InstanceId, InstanceState};
 use havip_core::world::{Kind, WorldDoc};
 use havip_core::{Core, DomainError, InjectedFault};
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// Where the process is in its life, for `/admin/v1/ready`: starting (topology not yet
+/// applied, listeners not yet open), serving, or draining (a signal came; no new work).
+#[derive(Debug, Default)]
+pub struct Readiness(AtomicU8);
+
+const STARTING: u8 = 0;
+const SERVING: u8 = 1;
+const DRAINING: u8 = 2;
+
+impl Readiness {
+    /// Every listener is open and the topology was applied.
+    pub fn set_serving(&self) {
+        self.0.store(SERVING, Ordering::SeqCst);
+    }
+    /// Shutdown began.
+    pub fn set_draining(&self) {
+        self.0.store(DRAINING, Ordering::SeqCst);
+    }
+    fn phase(&self) -> &'static str {
+        match self.0.load(Ordering::SeqCst) {
+            STARTING => "starting",
+            SERVING => "ready",
+            _ => "draining",
+        }
+    }
+}
+
+/// How long the probes and the scrape wait for the store.
+const PROBE_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
 struct AdminState<S: Store> {
     core: Core<S>,
     token: String,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
 }
 
 /// An admin error: status and a JSON body `{"error": {"code", "message"}}`.
@@ -88,6 +125,48 @@ fn authorize<S: Store>(st: &AdminState<S>, headers: &HeaderMap) -> Result<(), Ap
 
 async fn health() -> Res {
     ok(json!({"status": "ok"}))
+}
+
+/// 200 while serving and the store answers a read; 503 while starting, draining, or when
+/// the store does not answer within [`PROBE_STORE_TIMEOUT`].
+async fn ready<S: Store>(State(st): State<Arc<AdminState<S>>>) -> Response {
+    let unavailable = |status: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": status})),
+        )
+            .into_response()
+    };
+    let phase = st.readiness.phase();
+    if phase != "ready" {
+        return unavailable(phase);
+    }
+    match tokio::time::timeout(PROBE_STORE_TIMEOUT, st.core.operations_next_due()).await {
+        Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the store did not answer");
+            unavailable("store unavailable")
+        }
+        Err(_) => unavailable("store unavailable"),
+    }
+}
+
+/// The Prometheus scrape; the pending-operations gauge is read from the store (left out when
+/// the store does not answer in time).
+async fn metrics_scrape<S: Store>(State(st): State<Arc<AdminState<S>>>) -> Response {
+    let pending =
+        match tokio::time::timeout(PROBE_STORE_TIMEOUT, st.core.operations_pending()).await {
+            Ok(Ok(ops)) => Some(ops.len() as u64),
+            _ => None,
+        };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        st.metrics.render(pending),
+    )
+        .into_response()
 }
 
 async fn topology_get<S: Store>(State(st): State<Arc<AdminState<S>>>, h: HeaderMap) -> Res {
@@ -311,10 +390,22 @@ async fn operations_advance<S: Store>(
 }
 
 /// The admin router.
-pub fn router<S: Store>(core: Core<S>, token: String) -> Router {
-    let st = Arc::new(AdminState { core, token });
+pub fn router<S: Store>(
+    core: Core<S>,
+    token: String,
+    metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
+) -> Router {
+    let st = Arc::new(AdminState {
+        core,
+        token,
+        metrics,
+        readiness,
+    });
     Router::new()
         .route("/admin/v1/health", get(health))
+        .route("/admin/v1/ready", get(ready::<S>))
+        .route("/metrics", get(metrics_scrape::<S>))
         .route(
             "/admin/v1/topology",
             get(topology_get::<S>).post(topology_post::<S>),

@@ -253,6 +253,15 @@ pub struct Limits {
     /// documents 20 for the HAVIP APIs. `0` disables the limit.
     #[serde(default = "default_tencent_rate")]
     pub tencent_requests_per_second: u32,
+    /// Alibaba API rate limit: requests a second per (account, action), answered with 400
+    /// `Throttling.User` beyond it. Alibaba documents no number: `0` (the default) disables it.
+    #[serde(default)]
+    pub aliyun_requests_per_second: u32,
+    /// Baidu API rate limit: requests a second per (account, operation), answered with 429
+    /// `RequestLimitExceeded` beyond it. Baidu documents no number: `0` (the default)
+    /// disables it.
+    #[serde(default)]
+    pub baidu_requests_per_second: u32,
 }
 
 fn default_body() -> usize {
@@ -271,6 +280,8 @@ impl Default for Limits {
             max_body_bytes: default_body(),
             drain: default_drain(),
             tencent_requests_per_second: default_tencent_rate(),
+            aliyun_requests_per_second: 0,
+            baidu_requests_per_second: 0,
         }
     }
 }
@@ -414,6 +425,8 @@ mod tests {
         assert_eq!(c.listen.baidu.port(), 9083);
         assert_eq!(c.listen.tencent.port(), 9082);
         assert_eq!(c.limits.tencent_requests_per_second, 20);
+        assert_eq!(c.limits.aliyun_requests_per_second, 0);
+        assert_eq!(c.limits.baidu_requests_per_second, 0);
         assert_eq!(c.baidu.default_region, "bj");
         assert_eq!(c.core().quotas(Cloud::Baidu).instances_per_havip, 5);
         assert_eq!(c.operations.mode, Mode::Delay);

@@ -1,7 +1,10 @@
 //! havipd: the HAVIP control plane.
 //!
-//! Startup is one linear sequence, each phase logged: config, store, core, topology, workers,
-//! one listener per API, `ports.json`, wait for a signal, drain, stop the workers.
+//! Startup is one linear sequence, each phase logged: config, store, core, the admin
+//! listener (probes answer from here on; `/admin/v1/ready` says 503 until serving), topology,
+//! workers, one listener per API, `ports.json`, ready; then wait for a signal, mark draining,
+//! drain the API listeners (at most `limits.drain`), stop the workers, close the admin
+//! listener. Operations still pending stay in the store and are completed after a restart.
 
 /// mimalloc: glibc malloc serialised the request path on its free lists (a quarter of the
 /// CPU under 64 connections); the ceiling in havip-loadgen uses the same allocator.
@@ -18,6 +21,7 @@ use havip_api::serve::{serve, ServeOptions};
 use havip_api_aliyun::Aliyun;
 use havip_api_baidu::Baidu;
 use havip_api_tencent::Tencent;
+use havip_core::metrics::{MeteredStore, Metrics};
 use havip_core::store::Store;
 use havip_core::world::WorldDoc;
 use havip_core::Core;
@@ -91,7 +95,7 @@ async fn main() {
         StoreChoice::Sqlite => {
             let store = SqliteStore::open_dir(&cfg.data_dir)
                 .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
-            run(cfg, token, store).await.store().close();
+            run(cfg, token, store).await.store().inner().close();
         }
         StoreChoice::Postgres(url) => {
             std::fs::create_dir_all(&cfg.data_dir)
@@ -99,16 +103,34 @@ async fn main() {
             let store = PgStore::connect(&url)
                 .await
                 .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
-            run(cfg, token, store).await.store().close();
+            run(cfg, token, store).await.store().inner().close();
         }
     }
     tracing::info!("stopped");
 }
 
 /// Phases 3 to 7 over an open store; returns the core once every task has stopped.
-async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
-    // 3. Core, 4. topology.
-    let core = Core::new(store, cfg.core());
+async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<MeteredStore<S>> {
+    // 3. Core and the admin listener (probes and metrics from here on).
+    let metrics = Arc::new(Metrics::new());
+    let core = Core::new(MeteredStore::new(store, metrics.clone()), cfg.core());
+    let readiness = Arc::new(admin::Readiness::default());
+    let admin_l = TcpListener::bind(cfg.listen.admin)
+        .await
+        .unwrap_or_else(|e| fail(format!("binding {}: {e}", cfg.listen.admin)));
+    let admin_addr = admin_l.local_addr().unwrap_or_else(|e| fail(e));
+    let admin_router = admin::router(core.clone(), token, metrics.clone(), readiness.clone());
+    let (admin_stop_tx, mut admin_stop_rx) = watch::channel(false);
+    let admin_task = tokio::spawn(async move {
+        let _ = axum::serve(admin_l, admin_router)
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop_rx.wait_for(|s| *s).await;
+            })
+            .await;
+    });
+    tracing::info!(admin = %admin_addr, "admin listening (not ready yet)");
+
+    // 4. Topology.
     if let Some(path) = &cfg.topology {
         let text = std::fs::read_to_string(path)
             .unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
@@ -145,29 +167,34 @@ async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
             .await
             .unwrap_or_else(|e| fail(format!("binding {addr}: {e}")))
     };
-    let admin_l = bind(cfg.listen.admin).await;
     let aliyun_l = bind(cfg.listen.aliyun).await;
     let baidu_l = bind(cfg.listen.baidu).await;
     let tencent_l = bind(cfg.listen.tencent).await;
-    let admin_addr = admin_l.local_addr().unwrap_or_else(|e| fail(e));
     let aliyun_addr = aliyun_l.local_addr().unwrap_or_else(|e| fail(e));
     let baidu_addr = baidu_l.local_addr().unwrap_or_else(|e| fail(e));
     let tencent_addr = tencent_l.local_addr().unwrap_or_else(|e| fail(e));
     let opts = ServeOptions {
         max_body: cfg.limits.max_body_bytes,
         drain: cfg.limits.drain.0,
+        metrics: Some(metrics.clone()),
     };
     let shutdown = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    let aliyun = Arc::new(Aliyun::new(core.clone(), "vpc.aliyuncs.com"));
+    let aliyun = Arc::new(
+        Aliyun::new(core.clone(), "vpc.aliyuncs.com")
+            .with_rate_limit(cfg.limits.aliyun_requests_per_second),
+    );
     let aliyun_task = tokio::spawn(serve(
         aliyun_l,
         aliyun,
         opts.clone(),
         shutdown(stop_rx.clone()),
     ));
-    let baidu = Arc::new(Baidu::new(core.clone(), cfg.baidu.default_region.clone()));
+    let baidu = Arc::new(
+        Baidu::new(core.clone(), cfg.baidu.default_region.clone())
+            .with_rate_limit(cfg.limits.baidu_requests_per_second),
+    );
     let baidu_task = tokio::spawn(serve(
         baidu_l,
         baidu,
@@ -184,13 +211,6 @@ async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
         opts.clone(),
         shutdown(stop_rx.clone()),
     ));
-    let admin_router = admin::router(core.clone(), token);
-    let admin_stop = shutdown(stop_rx.clone());
-    let admin_task = tokio::spawn(async move {
-        let _ = axum::serve(admin_l, admin_router)
-            .with_graceful_shutdown(admin_stop)
-            .await;
-    });
     tracing::info!(admin = %admin_addr, aliyun = %aliyun_addr, baidu = %baidu_addr, tencent = %tencent_addr, "listening");
     write_ports(
         &cfg.data_dir,
@@ -199,18 +219,36 @@ async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<S> {
         &baidu_addr.to_string(),
         &tencent_addr.to_string(),
     );
+    readiness.set_serving();
 
     // 7. Wait for a signal, then drain.
     wait_for_signal().await;
     tracing::info!("shutting down: draining requests");
+    readiness.set_draining();
     let _ = stop_tx.send(true);
     let _ = aliyun_task.await;
     let _ = baidu_task.await;
     let _ = tencent_task.await;
-    let _ = admin_task.await;
     for w in workers {
         let _ = w.await;
     }
+    // The admin listener last, so probes see "draining" until the API listeners closed.
+    let _ = admin_stop_tx.send(true);
+    if tokio::time::timeout(cfg.limits.drain.0, admin_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("admin listener did not close within the drain deadline");
+    }
+    let pending = core
+        .operations_pending()
+        .await
+        .map(|o| o.len())
+        .unwrap_or(0);
+    tracing::info!(
+        pending_operations = pending,
+        "drained; pending operations resume at the next start"
+    );
     core
 }
 
