@@ -70,6 +70,48 @@ pub struct HavipFilter {
     pub limit: u64,
 }
 
+impl HavipFilter {
+    /// The account and region of a filter that constrains nothing else but (optionally) VPCs:
+    /// the one shape backends answer from their counters instead of counting rows. Paging
+    /// (`from`, `offset`, `limit`) does not change a total. A field added to the filter must
+    /// be added here (the destructuring below makes the compiler ask), or totals would ignore
+    /// it.
+    pub fn counted_scope(&self) -> Option<(&AccountId, &RegionId)> {
+        let HavipFilter {
+            account,
+            region,
+            ids,
+            vpcs: _,
+            vswitches,
+            statuses,
+            addresses,
+            resource_group,
+            tags,
+            names,
+            eip_addresses,
+            members,
+            member_kinds,
+            from: _,
+            offset: _,
+            limit: _,
+        } = self;
+        let plain = ids.is_none()
+            && vswitches.is_none()
+            && statuses.is_none()
+            && addresses.is_none()
+            && resource_group.is_none()
+            && tags.is_empty()
+            && names.is_none()
+            && eip_addresses.is_none()
+            && members.is_none()
+            && member_kinds.is_none();
+        match (account, region) {
+            (Some(a), Some(r)) if plain => Some((a, r)),
+            _ => None,
+        }
+    }
+}
+
 /// The primitives the core composes inside one transaction.
 pub trait Tx {
     // --- the world (topology) ---

@@ -317,22 +317,9 @@ impl<'a> PgTx<'a> {
     /// The number of matches read from the counters, for the filters they answer: an
     /// account and region, optionally narrowed to VPCs, and nothing else.
     fn counted_total(&mut self, f: &HavipFilter) -> StoreResult<Option<u64>> {
-        let (Some(account), Some(region)) = (&f.account, &f.region) else {
+        let Some((account, region)) = f.counted_scope() else {
             return Ok(None);
         };
-        let plain = f.ids.is_none()
-            && f.vswitches.is_none()
-            && f.statuses.is_none()
-            && f.addresses.is_none()
-            && f.resource_group.is_none()
-            && f.tags.is_empty()
-            && f.names.is_none()
-            && f.eip_addresses.is_none()
-            && f.members.is_none()
-            && f.member_kinds.is_none();
-        if !plain {
-            return Ok(None);
-        }
         let Some(vpcs) = &f.vpcs else {
             return Ok(Some(self.count(&format!("ar:{account}/{region}"))?));
         };
