@@ -222,8 +222,6 @@ pub trait Tx {
     fn members_of(&mut self, havips: &[HavipId]) -> StoreResult<Vec<Member>>;
     /// Memberships of one target (instance or ENI ID).
     fn memberships(&mut self, target: &str) -> StoreResult<Vec<Member>>;
-    /// Memberships of ENIs attached to an instance.
-    fn memberships_via_instance(&mut self, instance: &InstanceId) -> StoreResult<Vec<Member>>;
     /// Inserts or replaces a member.
     fn member_put(&mut self, m: &Member) -> StoreResult<()>;
     /// Deletes a member.
@@ -238,8 +236,6 @@ pub trait Tx {
     // --- operations ---
     /// Records an operation; returns its ID.
     fn op_insert(&mut self, op: &Operation) -> StoreResult<i64>;
-    /// An operation.
-    fn op(&mut self, id: i64) -> StoreResult<Option<Operation>>;
     /// Deletes an operation.
     fn op_delete(&mut self, id: i64) -> StoreResult<()>;
     /// Operations due at `now_ms`, oldest first.

@@ -993,13 +993,6 @@ impl Tx for PgTx<'_> {
             member_row,
         )
     }
-    fn memberships_via_instance(&mut self, instance: &InstanceId) -> StoreResult<Vec<Member>> {
-        self.many(
-            "SELECT havip, target, kind, instance, state FROM havip_members WHERE instance = $1 ORDER BY seq",
-            &[&instance.as_str()],
-            member_row,
-        )
-    }
     fn member_put(&mut self, m: &Member) -> StoreResult<()> {
         self.exec(
             "INSERT INTO havip_members (havip, target, kind, instance, state) VALUES ($1, $2, $3, $4, $5)
@@ -1070,13 +1063,6 @@ impl Tx for PgTx<'_> {
             .ok_or_else(|| StoreError::Backend("INSERT … RETURNING returned no row".into()))?;
         self.own_ops.push(id);
         Ok(id)
-    }
-    fn op(&mut self, id: i64) -> StoreResult<Option<Operation>> {
-        self.one(
-            &format!("SELECT {OP_COLS} FROM operations WHERE id = $1"),
-            &[&id],
-            op_row,
-        )
     }
     fn op_delete(&mut self, id: i64) -> StoreResult<()> {
         self.exec("DELETE FROM operations WHERE id = $1", &[&id])?;

@@ -843,13 +843,6 @@ impl Tx for SqliteTx<'_> {
     fn memberships(&mut self, target: &str) -> StoreResult<Vec<Member>> {
         self.many("SELECT havip, target, kind, instance, state FROM havip_members WHERE target = ? ORDER BY rowid", [target], member_row)
     }
-    fn memberships_via_instance(&mut self, instance: &InstanceId) -> StoreResult<Vec<Member>> {
-        self.many(
-            "SELECT havip, target, kind, instance, state FROM havip_members WHERE instance = ? ORDER BY rowid",
-            [instance.as_str()],
-            member_row,
-        )
-    }
     fn member_put(&mut self, m: &Member) -> StoreResult<()> {
         self.exec(
             "INSERT INTO havip_members (havip, target, kind, instance, state) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -904,13 +897,6 @@ impl Tx for SqliteTx<'_> {
             params![op.kind.as_str(), op.havip.as_str(), op.target, op.due_at_ms, op.created_at_ms],
         )?;
         Ok(self.conn.last_insert_rowid())
-    }
-    fn op(&mut self, id: i64) -> StoreResult<Option<Operation>> {
-        self.one(
-            "SELECT id, kind, havip, target, due_at_ms, created_at_ms FROM operations WHERE id = ?",
-            [id],
-            op_row,
-        )
     }
     fn op_delete(&mut self, id: i64) -> StoreResult<()> {
         self.exec("DELETE FROM operations WHERE id = ?", [id])?;
