@@ -27,6 +27,11 @@ pub struct Verified {
     pub version: String,
     /// Business parameters (query ∪ form body, protocol parameters included).
     pub params: Params,
+    /// The signature nonce, already admitted by this node's cache; [`admit_shared`] asks the
+    /// other nodes' record (if any) about it.
+    pub nonce: String,
+    /// The access key ID the request was signed with.
+    pub key_id: String,
 }
 
 /// The clock and replay settings of a check.
@@ -109,16 +114,44 @@ fn check_clock(stamp: &str, clock: &Clock<'_>) -> Result<(), AliError> {
     Ok(())
 }
 
+fn nonce_used() -> AliError {
+    AliError::code(
+        400,
+        "SignatureNonceUsed",
+        "Specified signature nonce was used already.",
+    )
+}
+
+/// The cross-node half of the replay check: when the store is shared by several nodes, the
+/// nonce [`verify`] admitted locally must also be new to the shared ledger. Without a ledger
+/// (one node) this returns at once.
+pub async fn admit_shared(key: &str, nonce: &str, clock: &Clock<'_>) -> Result<(), AliError> {
+    let Some(ledger) = clock.nonces.shared() else {
+        return Ok(());
+    };
+    match ledger
+        .admit(key, nonce, clock.now_ms, clock.now_ms + 2 * clock.skew_ms)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(nonce_used()),
+        Err(e) => {
+            tracing::error!(error = %e, "the shared nonce ledger did not answer");
+            Err(AliError::code(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            ))
+        }
+    }
+}
+
 fn check_nonce(key: &str, nonce: &str, clock: &Clock<'_>) -> Result<(), AliError> {
     if !clock
         .nonces
         .check_and_insert(key, nonce, clock.now_ms, clock.now_ms + 2 * clock.skew_ms)
     {
-        return Err(AliError::code(
-            400,
-            "SignatureNonceUsed",
-            "Specified signature nonce was used already.",
-        ));
+        return Err(nonce_used());
     }
     Ok(())
 }
@@ -211,6 +244,8 @@ fn verify_v2(
         action,
         version,
         params,
+        nonce,
+        key_id,
     })
 }
 
@@ -270,11 +305,11 @@ fn verify_v3(
         return Err(mismatch(&sts));
     }
     check_clock(req.header("x-acs-date").unwrap_or(""), clock)?;
-    check_nonce(
-        &parsed.access_key_id,
-        req.header("x-acs-signature-nonce").unwrap_or(""),
-        clock,
-    )?;
+    let nonce = req
+        .header("x-acs-signature-nonce")
+        .unwrap_or("")
+        .to_string();
+    check_nonce(&parsed.access_key_id, &nonce, clock)?;
     let action = req.header("x-acs-action").unwrap_or("").to_string();
     let version = req.header("x-acs-version").unwrap_or("").to_string();
     let mut all = query;
@@ -285,5 +320,7 @@ fn verify_v3(
         action,
         version,
         params,
+        nonce,
+        key_id: parsed.access_key_id,
     })
 }

@@ -138,6 +138,9 @@ impl<S: Store> Aliyun<S> {
             nonces: self.core.nonces(),
         };
         let v = auth::verify(req, query, body, self.core.keys(), &clock).map_err(fail)?;
+        auth::admit_shared(&v.key_id, &v.nonce, &clock)
+            .await
+            .map_err(fail)?;
         if v.version != VERSION {
             return Err(fail(AliError::code(
                 400,

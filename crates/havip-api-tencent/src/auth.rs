@@ -54,6 +54,9 @@ pub struct Authenticated {
     pub region: Option<String>,
     /// The business parameters as one object.
     pub params: Map<String, Value>,
+    /// v1: the (SecretId, timestamp/nonce) pair this node's cache admitted, for
+    /// [`admit_shared`]; `None` for TC3, which has no nonce.
+    pub replay: Option<(String, String)>,
 }
 
 /// The clock and replay settings of a check.
@@ -105,6 +108,33 @@ fn credential(keys: &KeyRing, id: &str) -> Result<Credential, TcError> {
             "AuthFailure.SecretIdNotFound",
             "The SecretId is not found, please ensure that your SecretId is correct.",
         )),
+    }
+}
+
+fn nonce_used() -> TcError {
+    signature_failure("the Nonce was used before")
+}
+
+/// The cross-node half of the v1 replay check: when the store is shared by several nodes,
+/// the nonce [`authenticate`] admitted locally must also be new to the shared ledger.
+/// Returns at once for TC3 and without a ledger (one node).
+pub async fn admit_shared(a: &Authenticated, clock: &Clock<'_>) -> Result<(), TcError> {
+    let (Some(ledger), Some((key, nonce))) = (clock.nonces.shared(), a.replay.as_ref()) else {
+        return Ok(());
+    };
+    match ledger
+        .admit(key, nonce, clock.now_ms, clock.now_ms + 2 * clock.skew_ms)
+        .await
+    {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(nonce_used()),
+        Err(e) => {
+            tracing::error!(error = %e, "the shared nonce ledger did not answer");
+            Err(TcError::new(
+                "InternalError",
+                "An internal error occurred: the request could not be checked for replay.",
+            ))
+        }
     }
 }
 
@@ -272,6 +302,7 @@ fn tc3(
         version: req.header("x-tc-version").unwrap_or("").to_string(),
         region: non_empty(req.header("x-tc-region")),
         params,
+        replay: None,
     })
 }
 
@@ -317,13 +348,14 @@ fn v1(
         return Err(signature_failure("signature mismatch"));
     }
     check_clock(stamp_s, clock)?;
+    let replay_key = format!("{stamp}/{nonce}");
     if !clock.nonces.check_and_insert(
         secret_id,
-        &format!("{stamp}/{nonce}"),
+        &replay_key,
         clock.now_ms,
         clock.now_ms + 2 * clock.skew_ms,
     ) {
-        return Err(signature_failure("the Nonce was used before"));
+        return Err(nonce_used());
     }
     no_token(get("Token").is_some_and(|t| !t.is_empty()))?;
     let business: Vec<(String, String)> = pairs
@@ -338,5 +370,6 @@ fn v1(
         version: get("Version").unwrap_or("").to_string(),
         region: non_empty(get("Region")),
         params: unflatten(&business)?,
+        replay: Some((secret_id.to_string(), replay_key)),
     })
 }

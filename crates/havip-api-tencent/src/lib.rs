@@ -104,6 +104,7 @@ impl<S: Store> Tencent<S> {
             nonces: self.core.nonces(),
         };
         let a = auth::authenticate(req, self.core.keys(), &clock)?;
+        auth::admit_shared(&a, &clock).await?;
         if a.version.is_empty() {
             return Err(missing("Version"));
         }

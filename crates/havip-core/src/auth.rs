@@ -3,15 +3,25 @@
 //! The key ring is an in-memory copy of the access keys, reloaded whenever the topology
 //! changes, so that verifying a request never waits on the store. The nonce cache remembers
 //! (key, nonce) pairs for the accepted clock window; a pair seen twice inside it is a replay.
+//!
+//! One node (SQLite) needs nothing more: the in-memory cache sees every request. Several
+//! nodes on one database each see only their own requests, so a backend shared by nodes
+//! hands the cache a [`NonceLedger`] at start ([`NonceCache::share_with`]); the dialects then
+//! ask the ledger too ([`NonceCache::shared`]) once the in-memory check has passed, i.e. a
+//! replay to the same node is still refused without a round trip, and a node without a
+//! ledger pays nothing but one empty `OnceLock` read.
 
+use crate::error::DomainError;
 use crate::model::AccessKey;
 use crate::policy::Policy;
 use crate::types::{AccessKeyId, AccountId, Cloud};
 use parking_lot::{Mutex, RwLock};
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
+use std::future::Future;
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 
 /// What a valid access key resolves to.
 #[derive(Clone)]
@@ -77,20 +87,44 @@ impl KeyRing {
 
 const SHARDS: usize = 16;
 
+/// What [`NonceLedger::admit`] resolves to: `Ok(true)` first use, `Ok(false)` a replay.
+pub type NonceAdmission = Pin<Box<dyn Future<Output = Result<bool, DomainError>> + Send>>;
+
+/// Nonces remembered where every node sees them (the PostgreSQL store's `nonces` table).
+pub trait NonceLedger: Send + Sync {
+    /// Records `nonce` for `key` until `expires_ms`; resolves to `false` if any node recorded
+    /// it before and it has not expired (a replay). An error means the ledger could not
+    /// answer: the request must be refused, never let through unchecked.
+    fn admit(&self, key: &str, nonce: &str, now_ms: i64, expires_ms: i64) -> NonceAdmission;
+}
+
 /// Nonces seen inside the clock window.
 pub struct NonceCache {
     shards: Vec<Mutex<HashMap<u64, i64>>>,
+    shared: OnceLock<Arc<dyn NonceLedger>>,
 }
 
 impl Default for NonceCache {
     fn default() -> Self {
         NonceCache {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shared: OnceLock::new(),
         }
     }
 }
 
 impl NonceCache {
+    /// Makes `ledger` the cross-node record every dialect also consults; set once, at start,
+    /// before serving. `false` if a ledger was already set (the first one stays).
+    pub fn share_with(&self, ledger: Arc<dyn NonceLedger>) -> bool {
+        self.shared.set(ledger).is_ok()
+    }
+
+    /// The cross-node ledger, if this node shares its store with others.
+    pub fn shared(&self) -> Option<&dyn NonceLedger> {
+        self.shared.get().map(|l| l.as_ref())
+    }
+
     /// Records `nonce` for `key` until `expires_ms`; `false` if it was already seen and has not
     /// expired (a replay).
     pub fn check_and_insert(&self, key: &str, nonce: &str, now_ms: i64, expires_ms: i64) -> bool {
@@ -124,5 +158,21 @@ mod tests {
         assert!(!c.check_and_insert("k", "n1", 10, 1010));
         assert!(c.check_and_insert("other", "n1", 10, 1010));
         assert!(c.check_and_insert("k", "n1", 2000, 3000));
+    }
+
+    struct Refuses;
+    impl NonceLedger for Refuses {
+        fn admit(&self, _: &str, _: &str, _: i64, _: i64) -> NonceAdmission {
+            Box::pin(async { Ok(false) })
+        }
+    }
+
+    #[test]
+    fn a_ledger_is_set_once() {
+        let c = NonceCache::default();
+        assert!(c.shared().is_none());
+        assert!(c.share_with(Arc::new(Refuses)));
+        assert!(!c.share_with(Arc::new(Refuses)));
+        assert!(c.shared().is_some());
     }
 }

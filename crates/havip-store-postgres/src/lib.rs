@@ -75,9 +75,11 @@
 //! blocking thread is taken, so waiting for a connection never occupies one. Connections
 //! are opened lazily, reused, and dropped after an error that closed them.
 
+mod nodes;
 mod schema;
 mod tx;
 
+pub use nodes::{PgNonces, CACHE_CHANNEL, CACHE_POLL};
 pub use schema::{MIGRATIONS, VERSIONS_TABLE};
 pub use tx::PgTx;
 
@@ -122,9 +124,9 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
-    fn open(config: &postgres::Config) -> Result<Conn, postgres::Error> {
+    fn open(config: &postgres::Config, setup: &str) -> Result<Conn, postgres::Error> {
         let mut client = config.connect(NoTls)?;
-        client.batch_execute(SESSION_SETUP)?;
+        client.batch_execute(setup)?;
         Ok(Conn {
             client,
             stmts: HashMap::new(),
@@ -199,6 +201,8 @@ fn backend(e: postgres::Error) -> DomainError {
 
 struct Inner {
     config: postgres::Config,
+    /// Statements run by every new session of this pool.
+    setup: &'static str,
     idle: Mutex<Vec<Conn>>,
     permits: Arc<Semaphore>,
     closed: AtomicBool,
@@ -209,7 +213,7 @@ impl Inner {
         if let Some(c) = self.idle.lock().pop() {
             return Ok(c);
         }
-        Conn::open(&self.config).map_err(|e| {
+        Conn::open(&self.config, self.setup).map_err(|e| {
             tracing::error!(error = %e, "connecting to PostgreSQL failed");
             DomainError::from(StoreError::Unavailable)
         })
@@ -257,7 +261,7 @@ impl PgStore {
     /// [`PgStore::connect`] with a parsed configuration.
     pub async fn connect_config(config: postgres::Config) -> Result<Self, DomainError> {
         let (config, conn, version) = tokio::task::spawn_blocking(move || {
-            let mut conn = Conn::open(&config)
+            let mut conn = Conn::open(&config, SESSION_SETUP)
                 .map_err(|e| DomainError::Internal(format!("connecting to PostgreSQL: {e}")))?;
             let version = schema::migrate(&mut conn.client)
                 .map_err(|e| DomainError::Internal(format!("migrating PostgreSQL: {e}")))?;
@@ -275,6 +279,7 @@ impl PgStore {
         Ok(PgStore {
             inner: Arc::new(Inner {
                 config,
+                setup: SESSION_SETUP,
                 idle: Mutex::new(vec![conn]),
                 permits: Arc::new(Semaphore::new(POOL_SIZE)),
                 closed: AtomicBool::new(false),

@@ -187,6 +187,43 @@ INSERT INTO counters (name, n) SELECT 'ar:' || account || '/' || region, COUNT(*
 ALTER TABLE access_keys ADD COLUMN policy TEXT;
 "#,
     ),
+    (
+        6,
+        r#"
+-- Node coordination, PostgreSQL only (a SQLite database has one node; its version 6 is
+-- unused). See nodes.rs.
+-- Replay protection across nodes: a (key, nonce) pair is new when its upsert returns a row.
+-- The nonce is kept as its MD5 (any bytes, any length, a fixed-size key).
+CREATE TABLE nonces (
+    key_id TEXT COLLATE "C" NOT NULL,
+    nonce_md5 TEXT COLLATE "C" NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    PRIMARY KEY (key_id, nonce_md5)
+);
+CREATE INDEX nonces_expires ON nonces(expires_ms);
+-- What every node copies into memory (accounts, access keys, regions) has a generation,
+-- bumped by any statement on those tables and announced on the channel havip_cache at
+-- commit: nodes reload on the notice, and poll the generation in case a notice was missed.
+CREATE TABLE cache_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n BIGINT NOT NULL
+);
+INSERT INTO cache_generation (id, n) VALUES (1, 0);
+CREATE FUNCTION havip_cache_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE cache_generation SET n = n + 1 WHERE id = 1;
+    PERFORM pg_notify('havip_cache', '');
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER accounts_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON accounts
+    FOR EACH STATEMENT EXECUTE FUNCTION havip_cache_changed();
+CREATE TRIGGER access_keys_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON access_keys
+    FOR EACH STATEMENT EXECUTE FUNCTION havip_cache_changed();
+CREATE TRIGGER regions_cache AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON regions
+    FOR EACH STATEMENT EXECUTE FUNCTION havip_cache_changed();
+"#,
+    ),
 ];
 
 /// The table that records applied migrations.

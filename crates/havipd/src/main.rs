@@ -21,6 +21,7 @@ use havip_api::serve::{serve, ServeOptions};
 use havip_api_aliyun::Aliyun;
 use havip_api_baidu::Baidu;
 use havip_api_tencent::Tencent;
+use havip_core::auth::NonceLedger;
 use havip_core::metrics::{MeteredStore, Metrics};
 use havip_core::store::Store;
 use havip_core::world::WorldDoc;
@@ -95,7 +96,11 @@ async fn main() {
         StoreChoice::Sqlite => {
             let store = SqliteStore::open_dir(&cfg.data_dir)
                 .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
-            run(cfg, token, store).await.store().inner().close();
+            run(cfg, token, store, NodeLinks::default())
+                .await
+                .store()
+                .inner()
+                .close();
         }
         StoreChoice::Postgres(url) => {
             std::fs::create_dir_all(&cfg.data_dir)
@@ -103,17 +108,68 @@ async fn main() {
             let store = PgStore::connect(&url)
                 .await
                 .unwrap_or_else(|e| fail(format!("opening the store: {e}")));
-            run(cfg, token, store).await.store().inner().close();
+            // Several nodes may share the database: nonces and cache news go through it.
+            let nonces = store.nonce_ledger();
+            let links = NodeLinks {
+                nonces: Some(nonces.clone()),
+                cache_changes: Some(store.watch_caches()),
+            };
+            run(cfg, token, store, links).await.store().inner().close();
+            nonces.close();
         }
     }
     tracing::info!("stopped");
 }
 
+/// What ties a node to the other nodes of its store (nothing for SQLite, which has one).
+#[derive(Default)]
+struct NodeLinks {
+    /// The nonces every node has accepted, consulted after this node's own cache.
+    nonces: Option<Arc<dyn NonceLedger>>,
+    /// Ticks when accounts, keys or regions changed in the store (whichever node wrote them):
+    /// the in-memory copies are then reloaded.
+    cache_changes: Option<watch::Receiver<u64>>,
+}
+
+/// Reloads keys and regions at every tick of `changes` until `stop`.
+async fn follow_cache_changes<S: Store>(
+    core: Core<S>,
+    mut changes: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = changes.changed() => {
+                if r.is_err() {
+                    return;
+                }
+            }
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let tick = *changes.borrow_and_update();
+        match core.reload_caches().await {
+            Ok(()) => tracing::debug!(tick, "keys and regions reloaded (store changed)"),
+            Err(e) => {
+                // Next tick (a notice or the generation poll) tries again.
+                tracing::warn!(error = %e, "reloading keys and regions failed");
+            }
+        }
+    }
+}
+
 /// Phases 3 to 7 over an open store; returns the core once every task has stopped.
-async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<MeteredStore<S>> {
+async fn run<S: Store>(
+    cfg: Config,
+    token: String,
+    store: S,
+    links: NodeLinks,
+) -> Core<MeteredStore<S>> {
     // 3. Core and the admin listener (probes and metrics from here on).
     let metrics = Arc::new(Metrics::new());
     let core = Core::new(MeteredStore::new(store, metrics.clone()), cfg.core());
+    if let Some(ledger) = links.nonces {
+        core.nonces().share_with(ledger);
+    }
     let readiness = Arc::new(admin::Readiness::default());
     let admin_l = TcpListener::bind(cfg.listen.admin)
         .await
@@ -152,6 +208,13 @@ async fn run<S: Store>(cfg: Config, token: String, store: S) -> Core<MeteredStor
             stop_rx.clone(),
         )),
     ];
+    if let Some(changes) = links.cache_changes {
+        workers.push(tokio::spawn(follow_cache_changes(
+            core.clone(),
+            changes,
+            stop_rx.clone(),
+        )));
+    }
     if let Some(dp) = dataplane::backend(&cfg.dataplane) {
         workers.push(tokio::spawn(havip_worker::run_dataplane(
             core.clone(),
