@@ -19,9 +19,21 @@ def test_bind_and_unbind_should_show_and_clear_the_public_address(bce, bce_admin
     assert bce.get(havip_id).sdk.public_ip_address == address
     assert bce.unbind(havip_id).body == {}
     wait_for(lambda: public_ip(bce, havip_id) == "", "the EIP to go")
-    # The EIP is free again: another HAVIP can take it.
+    # The EIP is free again: another HAVIP can take it, once its unbinding has completed
+    # (the HAVIP stops showing it first; until the EIP itself is free a bind is refused with
+    # a 409 that says "retry later"). Seen once on the PostgreSQL run.
     other = create(bce)
-    bce.bind(other, address)
+
+    def bound():
+        try:
+            bce.bind(other, address)
+            return True
+        except ApiError as e:
+            if (e.status, e.code) in ((409, "PublicIpStatusConflict"), (409, "PublicIpInUse")):
+                return False
+            raise
+
+    wait_for(bound, "the EIP to be free again")
     wait_for(lambda: public_ip(bce, other) == address, "the EIP to move")
 
 
