@@ -46,8 +46,12 @@ echo "==> pip install -r conformance/requirements.txt"
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r conformance/requirements.txt
 
 export HAVIPD_BIN="${HAVIPD_BIN:-$ROOT/target/debug/havipd}"
-# HAVIP_STORE_URL (optional): a PostgreSQL URL the conformance harness is to pass to havipd as
-# `store = ...` (e.g. this script's cluster, $HAVIP_TEST_POSTGRES_URL); unset, havipd uses
-# SQLite under its data_dir.
-echo "==> pytest conformance (havipd: $HAVIPD_BIN)"
-"$VENV/bin/python" -m pytest conformance -q --timeout=120 -p no:cacheprovider
+# First pass: every suite, the SDK suites on SQLite (HAVIP_STORE_URL unset), the reliability
+# suite on both backends as each test chooses.
+echo "==> pytest conformance (havipd: $HAVIPD_BIN; SDK suites on SQLite)"
+env -u HAVIP_STORE_URL "$VENV/bin/python" -m pytest conformance -q --timeout=120 -p no:cacheprovider
+# Second pass: the three SDK suites again, every havipd on a database of its own on this
+# script's PostgreSQL cluster (conformance/havip_store.py). No SDK test is SQLite-only.
+echo "==> pytest conformance/{aliyun,tencent,baidu} on PostgreSQL (HAVIP_STORE_URL)"
+HAVIP_STORE_URL="$HAVIP_TEST_POSTGRES_URL" "$VENV/bin/python" -m pytest \
+    conformance/aliyun conformance/tencent conformance/baidu -q --timeout=120 -p no:cacheprovider

@@ -43,6 +43,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import requests
+import sys
+
+# conformance/havip_store.py, shared by the three suites: HAVIP_STORE_URL (SQLite or PostgreSQL).
+_CONFORMANCE_DIR = str(Path(__file__).resolve().parents[1])
+if _CONFORMANCE_DIR not in sys.path:
+    sys.path.insert(0, _CONFORMANCE_DIR)
+import havip_store  # noqa: E402
+
 
 # --------------------------------------------------------------------------------------------
 # The test world
@@ -654,7 +662,8 @@ class HavipServer:
     """One ``havipd`` process with its own data directory, config, topology and log."""
 
     def __init__(self, binary: Path, workdir: Path, *, name: str, mode: str = "immediate",
-                 quotas: dict[str, int] | None = None, topology: dict | None = None):
+                 quotas: dict[str, int] | None = None, topology: dict | None = None,
+                 store_from_env: bool = True):
         self.binary = Path(binary)
         self.workdir = Path(workdir)
         self.name = name
@@ -664,11 +673,13 @@ class HavipServer:
         self.config_path = self.workdir / "havipd.toml"
         self.topology_path = self.workdir / "topology.toml"
         self.topology_path.write_text(to_toml(topology or World.topology()))
-        # HAVIP_STORE_URL (not wired yet): when set, a PostgreSQL URL to pass as "store", so
-        # the suite runs against the PostgreSQL backend (each server needs its own database;
-        # a restarted one the same). Unset: SQLite in data_dir.
+        # HAVIP_STORE_URL set: a PostgreSQL database of this server's own, the same one across
+        # its restarts (conformance/havip_store.py). Unset: SQLite in data_dir. The reliability
+        # suite chooses its stores itself (store_from_env=False).
+        self.store = havip_store.database_for_server() if store_from_env else None
         config = {
             "data_dir": str(self.data_dir),
+            **({"store": self.store} if self.store else {}),
             "topology": str(self.topology_path),
             # Every listener on port 0: unnamed ones default to fixed ports, and the suite runs
             # several havipd processes side by side.

@@ -38,6 +38,14 @@ from baidubce.bce_client_configuration import BceClientConfiguration
 from baidubce.exception import BceHttpClientError, BceServerError
 from baidubce.retry.retry_policy import NoRetryPolicy
 from baidubce.services.havip.havip_client import HavipClient
+import sys
+
+# conformance/havip_store.py, shared by the three suites: HAVIP_STORE_URL (SQLite or PostgreSQL).
+_CONFORMANCE_DIR = str(Path(__file__).resolve().parents[1])
+if _CONFORMANCE_DIR not in sys.path:
+    sys.path.insert(0, _CONFORMANCE_DIR)
+import havip_store  # noqa: E402
+
 
 REGION = "bj"
 OTHER_REGION = "gz"
@@ -391,8 +399,12 @@ class BaiduServer:
         self.config_path = self.workdir / "havipd.toml"
         topology = self.workdir / "topology.toml"
         topology.write_text(to_toml(BaiduWorld.topology()))
+        # HAVIP_STORE_URL set: a PostgreSQL database of this server's own, the same one across
+        # its restarts (conformance/havip_store.py). Unset: SQLite in data_dir.
+        self.store = havip_store.database_for_server()
         config: dict[str, Any] = {
             "data_dir": str(self.data_dir),
+            **({"store": self.store} if self.store else {}),
             "topology": str(topology),
             "listen": {"admin": "127.0.0.1:0", "aliyun": "127.0.0.1:0", "tencent": "127.0.0.1:0",
                        "baidu": "127.0.0.1:0"},

@@ -85,7 +85,7 @@ class RelServer(HavipServer):
 
     def __init__(self, binary: Path, workdir: Path, *, name: str, store: str | None = None,
                  delay: str | None = None, **kwargs):
-        super().__init__(binary, workdir, name=name, topology=topology(), **kwargs)
+        super().__init__(binary, workdir, name=name, topology=topology(), store_from_env=False, **kwargs)
         self.store = store
         text = self.config_path.read_text()
         if delay:

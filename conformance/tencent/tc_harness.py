@@ -39,6 +39,14 @@ from tencentcloud.ecm.v20190719 import ecm_client
 from tencentcloud.ecm.v20190719 import models as ecm_models
 from tencentcloud.vpc.v20170312 import models as vpc_models
 from tencentcloud.vpc.v20170312 import vpc_client
+import sys
+
+# conformance/havip_store.py, shared by the three suites: HAVIP_STORE_URL (SQLite or PostgreSQL).
+_CONFORMANCE_DIR = str(Path(__file__).resolve().parents[1])
+if _CONFORMANCE_DIR not in sys.path:
+    sys.path.insert(0, _CONFORMANCE_DIR)
+import havip_store  # noqa: E402
+
 
 REGION = "ap-guangzhou"
 OTHER_REGION = "ap-shanghai"
@@ -214,8 +222,12 @@ class TcServer:
         self.config_path = self.workdir / "havipd.toml"
         topology = self.workdir / "topology.toml"
         topology.write_text(to_toml(TcWorld.topology()))
+        # HAVIP_STORE_URL set: a PostgreSQL database of this server's own, the same one across
+        # its restarts (conformance/havip_store.py). Unset: SQLite in data_dir.
+        self.store = havip_store.database_for_server()
         config: dict[str, Any] = {
             "data_dir": str(self.data_dir),
+            **({"store": self.store} if self.store else {}),
             "topology": str(topology),
             "listen": {"admin": "127.0.0.1:0", "aliyun": "127.0.0.1:0", "baidu": "127.0.0.1:0",
                        "tencent": "127.0.0.1:0"},
