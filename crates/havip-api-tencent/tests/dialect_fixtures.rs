@@ -230,3 +230,59 @@ async fn a_replayed_v1_nonce_should_be_refused() {
         Some("AuthFailure.SignatureFailure")
     );
 }
+
+/// A ledger two cores share, as nodes on one PostgreSQL share its `nonces` table.
+#[derive(Default)]
+struct SharedLedger {
+    seen: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl havip_core::auth::NonceLedger for SharedLedger {
+    fn admit(&self, key: &str, nonce: &str, _: i64, _: i64) -> havip_core::auth::NonceAdmission {
+        let r = if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(havip_core::DomainError::Internal("ledger down".into()))
+        } else {
+            Ok(self
+                .seen
+                .lock()
+                .unwrap()
+                .insert((key.to_string(), nonce.to_string())))
+        };
+        Box::pin(async move { r })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_v1_nonce_used_on_one_node_should_be_refused_by_another_sharing_the_ledger() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (core(da.path()).await, core(db.path()).await);
+    let ledger = Arc::new(SharedLedger::default());
+    assert!(a.nonces().share_with(ledger.clone()));
+    assert!(b.nonces().share_with(ledger.clone()));
+    let req = fixtures::find(all_fixtures(), "DescribeHaVips.hmac-sha256.json").raw;
+    let at = request_time_ms(&req);
+    let node_a = Tencent::with_clock(a.clone(), 0, Arc::new(move || at));
+    let node_b = Tencent::with_clock(b.clone(), 0, Arc::new(move || at));
+    assert_eq!(
+        error_code(&envelope(&node_a.handle(req.clone()).await)),
+        None
+    );
+    // Node B's own cache has never seen the nonce: only the ledger can refuse it.
+    assert_eq!(
+        error_code(&envelope(&node_b.handle(req.clone()).await)).as_deref(),
+        Some("AuthFailure.SignatureFailure")
+    );
+    // A ledger that cannot answer refuses the request rather than let it through unchecked.
+    let fresh = tempfile::tempdir().unwrap();
+    let c = core(fresh.path()).await;
+    c.nonces().share_with(ledger.clone());
+    ledger
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let node_c = Tencent::with_clock(c.clone(), 0, Arc::new(move || at));
+    assert_eq!(
+        error_code(&envelope(&node_c.handle(req).await)).as_deref(),
+        Some("InternalError")
+    );
+}
