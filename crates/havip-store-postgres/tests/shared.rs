@@ -151,3 +151,23 @@ async fn a_key_written_through_one_node_is_news_to_the_other() {
     next_tick(&mut news, Duration::from_secs(5)).await;
     assert!(*news.borrow() > before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_whose_notice_is_lost_is_still_seen_by_the_generation_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::open(dir.path()).await;
+    let mut news = store.watch_caches();
+    next_tick(&mut news, Duration::from_secs(10)).await;
+    // Bump the generation without NOTIFY (what a notice lost with a connection looks like).
+    let db = common::database_for(dir.path()).await;
+    common::with_client(&db, |c| {
+        c.batch_execute("UPDATE cache_generation SET n = n + 1 WHERE id = 1")
+            .unwrap()
+    })
+    .await;
+    let took = next_tick(&mut news, havip_store_postgres::CACHE_POLL * 3).await;
+    assert!(
+        took <= havip_store_postgres::CACHE_POLL + Duration::from_millis(500),
+        "the poll took {took:?}"
+    );
+}
