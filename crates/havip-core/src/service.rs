@@ -118,6 +118,8 @@ struct Shared {
     faults: Faults,
     regions: RwLock<HashSet<(Cloud, RegionId)>>,
     wake: Notify,
+    /// Held across a reload's read and apply: reloads apply in the order they read.
+    reload: tokio::sync::Mutex<()>,
 }
 
 /// The domain core over a store. Cheap to clone.
@@ -160,6 +162,7 @@ impl<S: Store> Core<S> {
                 faults: Faults::default(),
                 regions: RwLock::new(HashSet::new()),
                 wake: Notify::new(),
+                reload: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -196,7 +199,10 @@ impl<S: Store> Core<S> {
     }
 
     /// Reloads the in-memory copies of keys and regions from the store.
+    /// Serialised, so a reload that read before a change never overwrites one that read after
+    /// it (on PostgreSQL a node reloads on its own admin writes and on store news at once).
     pub async fn reload_caches(&self) -> Result<(), DomainError> {
+        let _order = self.shared.reload.lock().await;
         let (keys, accounts, regions) = self
             .store
             .read(|tx| Ok((tx.access_keys()?, tx.accounts()?, tx.regions()?)))
