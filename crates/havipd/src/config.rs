@@ -392,7 +392,11 @@ impl Config {
     /// Reads and validates a file.
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.dataplane
+            .check()
+            .map_err(|e| format!("{}: [dataplane]: {e}", path.display()))?;
+        Ok(c)
     }
 
     /// What the core needs.
