@@ -526,6 +526,52 @@ fn repaired(dp: &Dp, havip: &str, vip: Ipv4Addr, pa: &str, pb: &str) -> bool {
     }
 }
 
+/// Starts havipd (appending to `havipd.log`) and returns a client of its Alibaba listener.
+fn start_havipd(lab: &mut Lab) -> Api {
+    let _ = std::fs::remove_file(lab.path("data/ports.json"));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lab.path("havipd.log"))
+        .unwrap();
+    let havipd = Command::new(havipd_bin())
+        .args(["--config", &lab.path("havipd.toml").display().to_string()])
+        .env("HAVIPD_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("starting havipd");
+    lab.children.push(havipd);
+    let ports: Value = wait_until("ports.json", Duration::from_secs(20), || {
+        serde_json::from_str(&std::fs::read_to_string(lab.path("data/ports.json")).ok()?).ok()
+    });
+    let aliyun: SocketAddr = ports["aliyun"].as_str().unwrap().parse().unwrap();
+    Api {
+        rt: tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+        conn: Mutex::new(Conn::new(aliyun)),
+        signer: Signer {
+            key_id: KEY.into(),
+            secret: SECRET.into(),
+            host: aliyun.to_string(),
+            version: SigVersion::V3,
+        },
+    }
+}
+
+/// Stops the first havipd (the lab's first child: keepalived starts later), SIGTERM and a
+/// bounded wait.
+fn stop_havipd(lab: &mut Lab) {
+    let mut c = lab.children.remove(0);
+    run("kill", &["-TERM", &c.id().to_string()], None).unwrap();
+    let status = wait_until("havipd to exit", Duration::from_secs(15), || {
+        c.try_wait().ok().flatten()
+    });
+    assert!(status.success(), "havipd exited with {status}");
+}
+
 /// Records, from namespace `ns`, every gratuitous ARP request for `vip` until `stop`:
 /// (ms since the epoch when read, sender MAC).
 fn sniff_garps(
@@ -652,32 +698,7 @@ fn scenario(kind: Kind) {
         d = lab.dir.path().display()
     );
     std::fs::write(lab.path("havipd.toml"), cfg).unwrap();
-    let log = std::fs::File::create(lab.path("havipd.log")).unwrap();
-    let havipd = Command::new(havipd_bin())
-        .args(["--config", &lab.path("havipd.toml").display().to_string()])
-        .env("HAVIPD_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("starting havipd");
-    lab.children.push(havipd);
-    let ports: Value = wait_until("ports.json", Duration::from_secs(20), || {
-        serde_json::from_str(&std::fs::read_to_string(lab.path("data/ports.json")).ok()?).ok()
-    });
-    let aliyun: SocketAddr = ports["aliyun"].as_str().unwrap().parse().unwrap();
-    let api = Api {
-        rt: tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap(),
-        conn: Mutex::new(Conn::new(aliyun)),
-        signer: Signer {
-            key_id: KEY.into(),
-            secret: SECRET.into(),
-            host: aliyun.to_string(),
-            version: SigVersion::V3,
-        },
-    };
+    let mut api = start_havipd(&mut lab);
     let dp = match kind {
         Kind::Linux => Dp::Linux(LinuxDataPlane::new(&prefix)),
         Kind::Ovn => Dp::Ovn(OvnDataPlane::new(&prefix, &lab.ovn_config())),
@@ -807,6 +828,27 @@ fn scenario(kind: Kind) {
             .unwrap()
     });
     assert_eq!(via_eip, "i-a");
+
+    // 5b. Restart havipd: the new process re-derives the same desired state from the store,
+    //     finds the network as the old one left it, and changes nothing.
+    stop_havipd(&mut lab);
+    let before = lab.log().len();
+    api = start_havipd(&mut lab);
+    wait_until("the restarted reconciler", Duration::from_secs(10), || {
+        lab.log()[before..]
+            .contains("data-plane reconciler started")
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let after_restart = lab.log()[before..].to_string();
+    assert!(
+        !after_restart.contains("data plane reconciled"),
+        "a restarted havipd changed the network that was already right:\n{after_restart}"
+    );
+    assert_eq!(api.master(&h), "i-a", "the master survives a restart");
+    eprintln!(
+        "[{kind:?}] restarted havipd: no change to the network in 2 s of passes (every 500 ms)"
+    );
 
     // 6. The client pings (10 ms) and connects (every 50 ms) while the master's link goes down.
     let ping = Command::new("ip")
