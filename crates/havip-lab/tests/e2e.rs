@@ -572,6 +572,21 @@ fn stop_havipd(lab: &mut Lab) {
     assert!(status.success(), "havipd exited with {status}");
 }
 
+/// The child processes of `pid` (every thread's `children` list).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if let Ok(c) = std::fs::read_to_string(t.path().join("children")) {
+            out.extend(c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
 /// Records, from namespace `ns`, every gratuitous ARP request for `vip` until `stop`:
 /// (ms since the epoch when read, sender MAC).
 fn sniff_garps(
@@ -849,6 +864,28 @@ fn scenario(kind: Kind) {
     eprintln!(
         "[{kind:?}] restarted havipd: no change to the network in 2 s of passes (every 500 ms)"
     );
+    if kind == Kind::Ovn {
+        // The southbound monitor (havipd's ovsdb-client child) dies: the next pass restarts
+        // it, and the failover below is still seen.
+        let havipd_pid = lab.children.last().unwrap().id();
+        let monitor = children_of(havipd_pid)
+            .into_iter()
+            .find(|p| {
+                std::fs::read(format!("/proc/{p}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains("ovsdb-client"))
+            })
+            .expect("havipd runs an ovsdb-client monitor");
+        let starts = |log: &str| {
+            log.matches("southbound virtual_parent monitor started")
+                .count()
+        };
+        let n = starts(&lab.log());
+        lab.sh(&["kill", "-KILL", &monitor.to_string()]);
+        wait_until("the monitor restarted", Duration::from_secs(5), || {
+            (starts(&lab.log()) > n).then_some(())
+        });
+        eprintln!("[{kind:?}] southbound monitor killed and restarted by the next pass");
+    }
 
     // 6. The client pings (10 ms) and connects (every 50 ms) while the master's link goes down.
     let ping = Command::new("ip")
