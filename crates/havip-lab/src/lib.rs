@@ -223,3 +223,25 @@ fn linux_status(prefix: &str) -> Result<String, String> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_lab_configs_should_load_and_the_ovn_one_match_its_run_dir() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let l = LabConfig::load(&root.join("demo/lab.toml")).unwrap();
+        assert_eq!(l.dataplane.backend, Backend::Linux);
+        let o = LabConfig::load(&root.join("demo/lab-ovn.toml")).unwrap();
+        assert_eq!(o.dataplane.backend, Backend::Ovn);
+        let ovn = o.dataplane.ovn.as_ref().unwrap();
+        assert_eq!(
+            ovn_lab::check_config(ovn).unwrap(),
+            PathBuf::from("/tmp/havip-lab-ovn")
+        );
+        let mut wrong = ovn.clone();
+        wrong.sb = "unix:/elsewhere/sb.sock".into();
+        assert!(ovn_lab::check_config(&wrong).is_err());
+    }
+}

@@ -423,6 +423,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn demo_configs_should_load_including_the_ovn_lab() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for f in ["demo/havipd.toml", "demo/lab.toml", "demo/lab-ovn.toml"] {
+            Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[dataplane]\nbackend = \"ovn\"\n").unwrap();
+        assert!(Config::load(&p).unwrap_err().contains("[dataplane.ovn]"));
+    }
+
+    #[test]
     fn empty_file_gives_defaults() {
         let c: Config = toml::from_str("").unwrap();
         assert_eq!(c.listen.aliyun.port(), 9081);
