@@ -3,14 +3,17 @@
 //! **Reconciler.** Every pass re-derives the desired state from the store (never from a
 //! hint) and hands it to the backend's `reconcile`, which observes what exists and changes
 //! what differs (Linux and the fake through the pure planner, action by action; OVN through
-//! its own diff, one northbound transaction). The loop knows no backend. A pass runs when the store's write generation changed (checked every
-//! [`POLL`]) and at least every `resync` (drift repair: a rule or a port removed by hand
-//! is back within `resync` plus one pass). A failed action is logged and the pass goes
-//! on; the next pass plans again from what it observes, so partial failures, restarts and
+//! its own diff, one northbound transaction). The loop knows no backend. A pass runs when
+//! the store's write generation changed (checked every [`POLL`]) and at least every
+//! `resync` (drift repair: a rule or a port removed by hand is back within `resync` plus one
+//! pass). A failed change is logged and the pass goes on; the next pass starts again from
+//! what it observes, so partial failures, restarts and
 //! hand edits all converge the same way. Backend calls block, so each pass runs on the
 //! blocking pool, and passes never overlap (one task, sequential).
 //!
-//! **Claims.** The backend's watcher reports every ARP that claimed an address on a port.
+//! **Claims.** The backend's watcher reports every claim of an address on a port (Linux: an
+//! ARP read on a switch port; OVN: the southbound `virtual_parent` of the VIP's virtual
+//! port).
 //! A separate task maps (port, address) to (HAVIP, claimant) with the last derived state,
 //! and calls `Core::havip_announce`, which sets the master or refuses a claimant that is
 //! not associated. A claim identical to the one reported less than [`REPEAT`] ago is
