@@ -545,6 +545,8 @@ pub struct OvnDataPlane {
 struct Watcher {
     child: Arc<Mutex<Child>>,
     thread: std::thread::JoinHandle<()>,
+    /// Set by `stop_watching` before it kills the child (an expected end is not a warning).
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl OvnDataPlane {
@@ -937,6 +939,8 @@ impl DataPlane for OvnDataPlane {
             .take()
             .ok_or_else(|| DataPlaneError::Watch("no stdout".into()))?;
         let vports = self.vports.clone();
+        let stopping = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = stopping.clone();
         let thread = std::thread::Builder::new()
             .name("havip-ovn-watch".into())
             .spawn(move || {
@@ -962,12 +966,17 @@ impl DataPlane for OvnDataPlane {
                         });
                     }
                 }
-                tracing::warn!("ovn: southbound monitor ended");
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    tracing::info!("ovn: southbound monitor stopped");
+                } else {
+                    tracing::warn!("ovn: southbound monitor ended; the next pass restarts it");
+                }
             })
             .map_err(|e| DataPlaneError::Watch(e.to_string()))?;
         *w = Some(Watcher {
             child: Arc::new(Mutex::new(child)),
             thread,
+            stopping,
         });
         tracing::info!(sb = %self.cfg.sb, "ovn: southbound virtual_parent monitor started");
         Ok(())
@@ -975,6 +984,7 @@ impl DataPlane for OvnDataPlane {
 
     fn stop_watching(&self) {
         if let Some(w) = self.watcher.lock().take() {
+            w.stopping.store(true, std::sync::atomic::Ordering::Relaxed);
             let _ = w.child.lock().kill();
             let _ = w.child.lock().wait();
             let _ = w.thread.join();
