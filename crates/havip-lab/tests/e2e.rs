@@ -843,6 +843,59 @@ fn scenario(kind: Kind) {
             .unwrap()
     });
     assert_eq!(via_eip, "i-a");
+    // The EIP's NAT removed by hand comes back (and the EIP path with it).
+    let eip: Ipv4Addr = EIP.parse().unwrap();
+    let t = Instant::now();
+    match &dp {
+        Dp::Linux(d) => {
+            lab.sh(&[
+                "ip",
+                "netns",
+                "exec",
+                &d.names().fabric(),
+                "nft",
+                "flush",
+                "map",
+                "ip",
+                "havip_nat",
+                "eip2vip",
+            ]);
+        }
+        Dp::Ovn(d) => {
+            let nb = format!("--db={}", lab.ovn_config().nb);
+            lab.sh(&[
+                "ovn-nbctl",
+                &nb,
+                "lr-nat-del",
+                &d.names().router(),
+                "dnat_and_snat",
+                EIP,
+            ]);
+        }
+    }
+    wait_until("the EIP's NAT restored", Duration::from_secs(10), || {
+        let back = match &dp {
+            Dp::Linux(d) => d
+                .observe()
+                .ok()?
+                .nat
+                .is_some_and(|n| n.intact && n.eips.get(&eip) == Some(&vip)),
+            Dp::Ovn(d) => d.observe_nb().ok()?.nat.get(&eip) == Some(&vip),
+        };
+        back.then_some(())
+    });
+    let nat_repair = t.elapsed();
+    let via_eip = wait_until(
+        "the EIP path after the repair",
+        Duration::from_secs(5),
+        || {
+            in_netns(&public, move || fetch_name(eip_target))
+                .join()
+                .unwrap()
+        },
+    );
+    assert_eq!(via_eip, "i-a");
+    eprintln!("[{kind:?}] FIGURES: EIP NAT deleted by hand, restored in {nat_repair:?}");
 
     // 5b. Restart havipd: the new process re-derives the same desired state from the store,
     //     finds the network as the old one left it, and changes nothing.
