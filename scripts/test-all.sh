@@ -20,22 +20,38 @@ cargo test --workspace --features havip-store-postgres/postgres-tests
 echo "==> cargo build -p havipd"
 cargo build -p havipd
 
-# The data plane end to end (crates/havip-lab/tests/e2e.rs): havipd with the Linux backend,
-# keepalived in network namespaces, failover, a rogue claimant. Needs root; installs the
-# Debian packages it uses when missing. It never skips: without root or the tools, it fails.
-echo "==> data plane end to end (root, network namespaces)"
+# The data plane end to end (crates/havip-lab/tests/e2e.rs): havipd with the Linux backend and
+# with the OVN backend (OVS userspace datapath, OVN daemons started by the test itself),
+# keepalived in network namespaces, failover, a rogue claimant, drift repair, the EIP path.
+# Needs root; installs the Debian packages it uses when missing (there is no systemd here,
+# so their postinst cannot start services; the test starts its own daemons). It never
+# skips: without root or the tools, it fails.
+echo "==> data plane end to end (root, network namespaces; Linux and OVN)"
 if [ "$(id -u)" != 0 ]; then
     echo "the data-plane end-to-end test needs root" >&2
     exit 1
 fi
-if ! command -v keepalived >/dev/null || ! command -v nft >/dev/null \
-        || ! command -v ping >/dev/null || ! command -v arping >/dev/null; then
-    echo "==> apt-get install keepalived nftables iputils-ping iputils-arping"
+DP_PACKAGES="keepalived nftables iputils-ping iputils-arping ethtool openvswitch-switch ovn-central ovn-host"
+dp_missing=0
+for tool in keepalived nft ping arping ethtool ovs-vswitchd ovsdb-server ovn-northd ovn-controller ovn-nbctl; do
+    command -v "$tool" >/dev/null || dp_missing=1
+done
+if [ "$dp_missing" = 1 ]; then
+    echo "==> apt-get install $DP_PACKAGES"
+    # No service may start at install time (the test runs its own daemons): a policy-rc.d
+    # that refuses, unless the machine already has one.
+    policy_added=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+        chmod +x /usr/sbin/policy-rc.d
+        policy_added=1
+    fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived nftables iputils-ping iputils-arping >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $DP_PACKAGES >/dev/null
+    if [ "$policy_added" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
-HAVIPD_BIN="$ROOT/target/debug/havipd" timeout 300 \
-    cargo test -p havip-lab --features privileged-tests --test e2e -- --nocapture
+HAVIPD_BIN="$ROOT/target/debug/havipd" timeout 600 \
+    cargo test -p havip-lab --features privileged-tests --test e2e -- --nocapture --test-threads=1
 
 VENV="$ROOT/.venv"
 if [ ! -x "$VENV/bin/python" ]; then

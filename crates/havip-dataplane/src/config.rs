@@ -13,15 +13,74 @@ pub enum Backend {
     None,
     /// Linux bridges, veths and nftables in network namespaces on this host (needs root).
     Linux,
+    /// OVN: programs the northbound database, reads `virtual_parent` from the southbound
+    /// one (settings in `[dataplane.ovn]`).
+    Ovn,
+}
+
+/// `[dataplane.ovn]`: where the OVN databases are, and whether this host is also plumbed.
+///
+/// The control plane's part is always the same: program the northbound database (logical
+/// switches, ports, `virtual` ports, the gateway router and its NAT) and read the southbound
+/// one. Plugging VIFs into the integration bridge is the hypervisor's job in a real
+/// deployment; a single-host lab sets `ovs` (and `bridge`), and the backend then also builds
+/// the instance namespaces and veths and plugs them into that bridge, as the Linux backend
+/// does for its lab.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OvnConfig {
+    /// The northbound database, as `ovn-nbctl --db` takes it (`unix:/path` or `tcp:host:port`).
+    #[serde(deserialize_with = "remote")]
+    pub nb: String,
+    /// The southbound database (`unix:/path` or `tcp:host:port`).
+    #[serde(deserialize_with = "remote")]
+    pub sb: String,
+    /// The chassis (its `system-id`) the gateway router is pinned to (`options:chassis`):
+    /// where EIP NAT happens.
+    pub gateway_chassis: String,
+    /// Single-host lab only: this host's Open vSwitch database (`unix:/path`). When set, the
+    /// backend also creates the namespaces, veths and integration-bridge ports.
+    #[serde(default, deserialize_with = "opt_remote")]
+    pub ovs: Option<String>,
+    /// Single-host lab only: the directory where `havip-lab up` runs the OVS and OVN daemons
+    /// (their databases, sockets, pid and log files); the remotes above must then be its
+    /// sockets (`<run_dir>/nb.sock`, `sb.sock`, `ovs.sock`).
+    #[serde(default)]
+    pub run_dir: Option<std::path::PathBuf>,
+}
+
+fn check_remote(s: &str) -> Result<(), String> {
+    let ok = s.strip_prefix("unix:").is_some_and(|p| p.starts_with('/'))
+        || s.strip_prefix("tcp:")
+            .and_then(|r| r.rsplit_once(':'))
+            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{s:?} is not unix:/absolute/path or tcp:host:port"))
+    }
+}
+
+fn remote<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check_remote(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
+}
+
+fn opt_remote<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    remote(d).map(Some)
 }
 
 /// `[dataplane]`: every key optional, unknown keys refused.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataPlaneConfig {
-    /// `"none"` (default) or `"linux"`.
+    /// `"none"` (default), `"linux"` or `"ovn"`.
     #[serde(default)]
     pub backend: Backend,
+    /// `[dataplane.ovn]`: required with `backend = "ovn"`, refused otherwise.
+    #[serde(default)]
+    pub ovn: Option<OvnConfig>,
     /// Prefix of every namespace and link the Linux backend creates (1 to 5 of `a-z0-9`), so
     /// that several labs (or a test) can live on one host and teardown finds exactly its own.
     #[serde(default = "default_prefix", deserialize_with = "prefix")]
@@ -36,8 +95,22 @@ impl Default for DataPlaneConfig {
     fn default() -> Self {
         DataPlaneConfig {
             backend: Backend::None,
+            ovn: None,
             prefix: default_prefix(),
             resync: default_resync(),
+        }
+    }
+}
+
+impl DataPlaneConfig {
+    /// The cross-field rule: `[dataplane.ovn]` exactly when `backend = "ovn"`.
+    pub fn check(&self) -> Result<(), String> {
+        match (self.backend, &self.ovn) {
+            (Backend::Ovn, None) => Err("backend = \"ovn\" needs a [dataplane.ovn] section".into()),
+            (Backend::None | Backend::Linux, Some(_)) => {
+                Err("[dataplane.ovn] is only for backend = \"ovn\"".into())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -105,6 +178,27 @@ mod tests {
             toml::from_str("backend = \"linux\"\nprefix = \"lab1\"\nresync = \"500ms\"").unwrap();
         assert_eq!((c.backend, c.prefix.as_str()), (Backend::Linux, "lab1"));
         assert_eq!(c.resync, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn ovn_section_should_parse_and_be_required_with_the_ovn_backend() {
+        let c: DataPlaneConfig = toml::from_str(
+            "backend = \"ovn\"\n[ovn]\nnb = \"unix:/run/ovn/nb.sock\"\nsb = \"tcp:10.0.0.1:6642\"\ngateway_chassis = \"gw1\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.check(), Ok(()));
+        let o = c.ovn.unwrap();
+        assert_eq!((o.sb.as_str(), o.ovs), ("tcp:10.0.0.1:6642", None));
+        let c: DataPlaneConfig = toml::from_str("backend = \"ovn\"").unwrap();
+        assert!(c.check().is_err());
+        for bad in [
+            "[ovn]\nnb = \"nb.sock\"\nsb = \"unix:/s\"\ngateway_chassis = \"x\"",
+            "[ovn]\nnb = \"tcp:host\"\nsb = \"unix:/s\"\ngateway_chassis = \"x\"",
+            "[ovn]\nnb = \"unix:/n\"\nsb = \"unix:/s\"",
+            "[ovn]\nnb = \"unix:/n\"\nsb = \"unix:/s\"\ngateway_chassis = \"x\"\nbridge = \"br\"",
+        ] {
+            assert!(toml::from_str::<DataPlaneConfig>(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -261,7 +261,8 @@ fn overlaps(a: Cidr, b: Cidr) -> bool {
     a.base() <= b.last() && b.base() <= a.last()
 }
 
-fn mac_of(owner: &str) -> String {
+/// The locally administered MAC derived from a name (ports and router ports).
+pub fn mac_of(owner: &str) -> String {
     let h = fnv32(owner).to_be_bytes();
     let g = fnv32(&format!("{owner}#")).to_be_bytes();
     format!(

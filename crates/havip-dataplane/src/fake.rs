@@ -2,9 +2,12 @@
 //! (intent), lets a test change the state behind the reconciler's back (drift), fail the next
 //! calls, and inject claims as if a watcher had seen them.
 
+use crate::desired::DesiredState;
 use crate::desired::{Names, UPLINK_FABRIC, UPLINK_PREFIX};
 use crate::plan::{Action, ActualState, GuardState, Link, LinkKind, NatState};
-use crate::{Claim, ClaimKind, ClaimSink, DataPlane, DataPlaneError};
+use crate::{
+    reconcile_planned, Claim, ClaimKind, ClaimSink, DataPlane, DataPlaneError, PassReport, Planned,
+};
 use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -70,8 +73,8 @@ impl FakeDataPlane {
     }
 }
 
-impl DataPlane for FakeDataPlane {
-    fn names(&self) -> &Names {
+impl Planned for FakeDataPlane {
+    fn plan_names(&self) -> &Names {
         &self.names
     }
 
@@ -152,6 +155,16 @@ impl DataPlane for FakeDataPlane {
             }
         }
         Ok(())
+    }
+}
+
+impl DataPlane for FakeDataPlane {
+    fn names(&self) -> &Names {
+        &self.names
+    }
+
+    fn reconcile(&self, desired: &DesiredState) -> PassReport {
+        reconcile_planned(self, desired)
     }
 
     fn ensure_watching(&self, sink: ClaimSink) -> Result<(), DataPlaneError> {

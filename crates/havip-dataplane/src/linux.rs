@@ -21,9 +21,12 @@
 //! moves that thread) and reads every frame of the namespace from one AF_PACKET socket,
 //! keeping ARP frames that arrive on a port (not the copies the bridge sends out).
 
+use crate::desired::DesiredState;
 use crate::desired::{Names, UPLINK_FABRIC, UPLINK_PREFIX, UPLINK_PUBLIC};
 use crate::plan::{Action, ActualState, GuardState, Link, LinkKind, NatState};
-use crate::{Claim, ClaimKind, ClaimSink, DataPlane, DataPlaneError};
+use crate::{
+    reconcile_planned, Claim, ClaimKind, ClaimSink, DataPlane, DataPlaneError, PassReport, Planned,
+};
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -99,12 +102,12 @@ pub fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<String, 
     }
 }
 
-fn ip(args: &[&str]) -> Result<String, DataPlaneError> {
+pub(crate) fn ip(args: &[&str]) -> Result<String, DataPlaneError> {
     run("ip", args, None)
 }
 
 /// `ip` that tolerates "already there" / "not there" answers (idempotent steps).
-fn ip_tolerant(args: &[&str]) -> Result<(), DataPlaneError> {
+pub(crate) fn ip_tolerant(args: &[&str]) -> Result<(), DataPlaneError> {
     match ip(args) {
         Ok(_) => Ok(()),
         Err(DataPlaneError::Command { message, .. })
@@ -243,7 +246,7 @@ impl LinuxDataPlane {
     }
 }
 
-fn list_namespaces(names: &Names) -> Result<Vec<String>, DataPlaneError> {
+pub(crate) fn list_namespaces(names: &Names) -> Result<Vec<String>, DataPlaneError> {
     let out = ip(&["-j", "netns", "list"])?;
     if out.trim().is_empty() {
         return Ok(vec![]);
@@ -261,7 +264,10 @@ fn list_namespaces(names: &Names) -> Result<Vec<String>, DataPlaneError> {
         .collect())
 }
 
-fn parse_links(names: &Names, out: &str) -> Result<BTreeMap<String, Link>, DataPlaneError> {
+pub(crate) fn parse_links(
+    names: &Names,
+    out: &str,
+) -> Result<BTreeMap<String, Link>, DataPlaneError> {
     let v: Value = serde_json::from_str(out).map_err(|e| DataPlaneError::Parse {
         command: "ip -j -d addr show".into(),
         message: e.to_string(),
@@ -409,8 +415,8 @@ fn parse_ruleset(out: &str) -> Result<(Option<GuardState>, Option<NatState>), Da
     Ok((guard, nat))
 }
 
-impl DataPlane for LinuxDataPlane {
-    fn names(&self) -> &Names {
+impl Planned for LinuxDataPlane {
+    fn plan_names(&self) -> &Names {
         &self.names
     }
 
@@ -594,6 +600,16 @@ impl DataPlane for LinuxDataPlane {
             Action::DeleteNamespace { name } => ip_tolerant(&["netns", "del", name])?,
         }
         Ok(())
+    }
+}
+
+impl DataPlane for LinuxDataPlane {
+    fn names(&self) -> &Names {
+        &self.names
+    }
+
+    fn reconcile(&self, desired: &DesiredState) -> PassReport {
+        reconcile_planned(self, desired)
     }
 
     fn ensure_watching(&self, sink: ClaimSink) -> Result<(), DataPlaneError> {

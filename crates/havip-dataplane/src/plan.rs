@@ -300,7 +300,7 @@ mod tests {
     use super::*;
     use crate::desired::{derive, tests::snapshot};
     use crate::fake::FakeDataPlane;
-    use crate::DataPlane;
+    use crate::{DataPlane, Planned};
 
     fn converge(dp: &FakeDataPlane, d: &DesiredState) -> usize {
         let mut applied = 0;

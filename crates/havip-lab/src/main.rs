@@ -1,5 +1,5 @@
-//! `havip-lab up|status|down --config FILE`: the Linux data plane of havipd's topology in
-//! network namespaces (root).
+//! `havip-lab up|status|down --config FILE`: the data plane (Linux or OVN) of havipd's
+//! topology in network namespaces (root).
 
 use clap::{Parser, Subcommand};
 use havip_lab::LabConfig;
@@ -20,11 +20,14 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Builds the namespaces, bridges and ports of the topology (idempotent).
+    /// Builds the namespaces, bridges and ports of the topology (idempotent); for OVN with a
+    /// run_dir, starts the OVS and OVN daemons first.
     Up,
-    /// Shows namespaces, links, the guard's sets and the EIP map.
+    /// Shows namespaces, links, the guard's sets and the EIP map (OVN: the northbound rows
+    /// and each virtual port's southbound virtual_parent).
     Status,
-    /// Removes every namespace under the prefix (processes inside get SIGTERM).
+    /// Removes every namespace under the prefix (processes inside get SIGTERM); for OVN,
+    /// also this prefix's northbound rows and the lab's daemons.
     Down,
 }
 
@@ -48,9 +51,12 @@ async fn main() {
             );
             println!("enter one with: ip netns exec {p}-<instance id> bash");
         }
-        Cmd::Status => print!("{}", havip_lab::status(&p).unwrap_or_else(|e| fail(e))),
+        Cmd::Status => print!(
+            "{}",
+            havip_lab::status(&cfg.dataplane).unwrap_or_else(|e| fail(e))
+        ),
         Cmd::Down => {
-            for ns in havip_lab::down(&p).unwrap_or_else(|e| fail(e)) {
+            for ns in havip_lab::down(&cfg.dataplane).unwrap_or_else(|e| fail(e)) {
                 println!("removed {ns}");
             }
         }

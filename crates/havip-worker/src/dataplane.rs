@@ -1,15 +1,19 @@
 //! The data-plane reconciler and the claim reporter.
 //!
 //! **Reconciler.** Every pass re-derives the desired state from the store (never from a
-//! hint), asks the backend what exists, plans the difference and applies it action by
-//! action. A pass runs when the store's write generation changed (checked every
-//! [`POLL`]) and at least every `resync` (drift repair: a rule or a port removed by hand
-//! is back within `resync` plus one pass). A failed action is logged and the pass goes
-//! on; the next pass plans again from what it observes, so partial failures, restarts and
+//! hint) and hands it to the backend's `reconcile`, which observes what exists and changes
+//! what differs (Linux and the fake through the pure planner, action by action; OVN through
+//! its own diff, one northbound transaction). The loop knows no backend. A pass runs when
+//! the store's write generation changed (checked every [`POLL`]) and at least every
+//! `resync` (drift repair: a rule or a port removed by hand is back within `resync` plus one
+//! pass). A failed change is logged and the pass goes on; the next pass starts again from
+//! what it observes, so partial failures, restarts and
 //! hand edits all converge the same way. Backend calls block, so each pass runs on the
 //! blocking pool, and passes never overlap (one task, sequential).
 //!
-//! **Claims.** The backend's watcher reports every ARP that claimed an address on a port.
+//! **Claims.** The backend's watcher reports every claim of an address on a port (Linux: an
+//! ARP read on a switch port; OVN: the southbound `virtual_parent` of the VIP's virtual
+//! port).
 //! A separate task maps (port, address) to (HAVIP, claimant) with the last derived state,
 //! and calls `Core::havip_announce`, which sets the master or refuses a claimant that is
 //! not associated. A claim identical to the one reported less than [`REPEAT`] ago is
@@ -20,7 +24,7 @@
 use havip_core::store::Store;
 use havip_core::types::HavipId;
 use havip_core::{Core, DomainError};
-use havip_dataplane::{derive, plan, Claim, ClaimSink, DataPlane, DesiredState, Snapshot};
+use havip_dataplane::{derive, Claim, ClaimSink, DataPlane, DesiredState, Snapshot};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,16 +36,11 @@ pub const POLL: Duration = Duration::from_millis(100);
 /// A repeated identical claim within this window is not reported again.
 pub const REPEAT: Duration = Duration::from_secs(1);
 
-/// What one reconcile pass did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct PassReport {
-    /// Actions applied.
-    pub applied: usize,
-    /// Actions that failed.
-    pub failed: usize,
-}
+/// What one reconcile pass did (the backend's report).
+pub use havip_dataplane::PassReport;
 
-/// One pass: derive, observe, plan, apply. Returns the derived state and what was done.
+/// One pass: derive the desired state from the store, let the backend converge to it.
+/// Returns the derived state and what was done.
 pub async fn reconcile_once<S: Store>(
     core: &Core<S>,
     dp: &Arc<dyn DataPlane>,
@@ -50,31 +49,9 @@ pub async fn reconcile_once<S: Store>(
     let dp = dp.clone();
     let desired = derive(dp.names(), &snapshot);
     let d = desired.clone();
-    let report = tokio::task::spawn_blocking(move || {
-        let actual = match dp.observe() {
-            Ok(a) => a,
-            Err(e) => {
-                tracing::warn!(error = %e, "data plane: observing failed");
-                return PassReport { applied: 0, failed: 1 };
-            }
-        };
-        let mut r = PassReport::default();
-        for action in plan(dp.names(), &d, &actual) {
-            match dp.apply(&action) {
-                Ok(()) => {
-                    r.applied += 1;
-                    tracing::info!(action = ?action, "data plane: applied");
-                }
-                Err(e) => {
-                    r.failed += 1;
-                    tracing::warn!(action = ?action, error = %e, "data plane: action failed; retried next pass");
-                }
-            }
-        }
-        r
-    })
-    .await
-    .map_err(|e| DomainError::Internal(format!("reconcile task: {e}")))?;
+    let report = tokio::task::spawn_blocking(move || dp.reconcile(&d))
+        .await
+        .map_err(|e| DomainError::Internal(format!("reconcile task: {e}")))?;
     Ok((desired, report))
 }
 

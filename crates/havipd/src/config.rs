@@ -392,7 +392,11 @@ impl Config {
     /// Reads and validates a file.
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        let c: Config = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        c.dataplane
+            .check()
+            .map_err(|e| format!("{}: [dataplane]: {e}", path.display()))?;
+        Ok(c)
     }
 
     /// What the core needs.
@@ -417,6 +421,18 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn demo_configs_should_load_including_the_ovn_lab() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for f in ["demo/havipd.toml", "demo/lab.toml", "demo/lab-ovn.toml"] {
+            Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[dataplane]\nbackend = \"ovn\"\n").unwrap();
+        assert!(Config::load(&p).unwrap_err().contains("[dataplane.ovn]"));
+    }
 
     #[test]
     fn empty_file_gives_defaults() {
