@@ -172,7 +172,10 @@ impl SqliteTx<'_> {
         Ok(n.unwrap_or(0).max(0) as u64)
     }
 
-    /// The three HAVIP counters (VPC, account, account/region) in one statement.
+    /// The three HAVIP counters (VPC, account, account/region). One single-row upsert each:
+    /// a multi-row VALUES would be a multi-row write that can abort, which SQLite guards
+    /// with a statement journal, and releasing that journal inside the writer's savepoint
+    /// walks the whole sub-journal (quadratic in a group of creates).
     fn havip_counts_add(
         &self,
         vpc: &VpcId,
@@ -180,17 +183,9 @@ impl SqliteTx<'_> {
         region: &RegionId,
         delta: i64,
     ) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO counters (name, n) VALUES (?1, ?4), (?2, ?4), (?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-            params![
-                format!("vpc:{vpc}"),
-                format!("acct:{account}"),
-                format!("ar:{account}/{region}"),
-                delta
-            ],
-        )?;
-        Ok(())
+        self.count_add(&format!("vpc:{vpc}"), delta)?;
+        self.count_add(&format!("acct:{account}"), delta)?;
+        self.count_add(&format!("ar:{account}/{region}"), delta)
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
