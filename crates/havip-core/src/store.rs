@@ -331,4 +331,17 @@ pub trait Store: Send + Sync + 'static {
     where
         F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
         R: Send + 'static;
+
+    /// [`Store::write`] for an `f` that may run more than once: the backend may roll back a
+    /// run (its writes and nothing else) and run `f` again; only the last run's writes are
+    /// committed and only its result is returned. A batching backend uses this to guard a
+    /// whole group of such writes with one savepoint instead of one each (SQLite copies every
+    /// page a savepoint touches). The default runs `f` once, as [`Store::write`].
+    fn write_retryable<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send
+    where
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.write(f)
+    }
 }

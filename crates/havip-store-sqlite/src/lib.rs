@@ -3,11 +3,19 @@
 //! Concurrency essay. SQLite allows one writer at a time, so the store owns exactly one write
 //! connection, on a dedicated thread. Requests send their closures to it; the thread takes
 //! every closure that is waiting (up to [`MAX_GROUP`]), opens one transaction, runs each
-//! closure inside its own SAVEPOINT (a failing closure rolls back to its savepoint and leaves
-//! no trace), commits once, and only then answers each caller. One fsync thus makes a whole
+//! closure inside a SAVEPOINT (a failing closure rolls back to its savepoint and leaves no
+//! trace), commits once, and only then answers each caller. One fsync thus makes a whole
 //! group durable (group commit), and no caller hears "done" before its write is on disk.
 //! Closures run one after another, so each sees the effects of the ones before it: the serial
 //! order is the order on the thread.
+//!
+//! A savepoint is not free: SQLite copies each page to its sub-journal the first time a write
+//! touches it under the savepoint, about ten pages for a Create. Closures that may run again
+//! ([`Store::write_retryable`]) therefore share one savepoint per run of consecutive such
+//! closures. One that fails without having written anything needs no undo. One that fails
+//! after writing (rare: the checks come before the writes) rolls the whole run back, and the
+//! run is replayed closure by closure, each in its own savepoint as a run-once closure is:
+//! the earlier closures' first results are discarded unseen, and the serial order still holds.
 //!
 //! Reads go to a fixed pool of [`READERS`] threads, each with its own connection, each read in
 //! its own deferred transaction (a consistent WAL snapshot). A fixed pool keeps the number of
@@ -48,8 +56,52 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
 type Finish = Box<dyn FnOnce(Option<DomainError>) + Send>;
-type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> (bool, Finish) + Send>;
+type OnceJob = Box<dyn FnOnce(&mut SqliteTx<'_>) -> (bool, Finish) + Send>;
 type ReadJob = Box<dyn FnOnce(&mut SqliteTx<'_>) + Send>;
+
+/// A write closure that may run more than once; it keeps its last result until `finish`.
+trait Retry: Send {
+    /// Runs the closure; whether it succeeded.
+    fn run(&mut self, t: &mut SqliteTx<'_>) -> bool;
+    /// Answers the caller with the last run's result (or the commit's failure).
+    fn finish(self: Box<Self>, commit_err: Option<DomainError>);
+}
+
+struct RetryJob<R, F> {
+    f: F,
+    last: Option<Result<R, DomainError>>,
+    send: oneshot::Sender<Result<R, DomainError>>,
+}
+
+impl<R, F> Retry for RetryJob<R, F>
+where
+    F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send,
+    R: Send,
+{
+    fn run(&mut self, t: &mut SqliteTx<'_>) -> bool {
+        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(t))).unwrap_or_else(|_| {
+            Err(DomainError::Internal("panic in a write transaction".into()))
+        });
+        let ok = r.is_ok();
+        self.last = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_err: Option<DomainError>) {
+        let r = self.last.unwrap_or_else(|| {
+            Err(DomainError::Internal("write closure never ran".into()))
+        });
+        let _ = self.send.send(match (r, commit_err) {
+            (Ok(_), Some(e)) => Err(e),
+            (r, _) => r,
+        });
+    }
+}
+
+enum Job {
+    Once(OnceJob),
+    Retry(Box<dyn Retry>),
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -185,6 +237,83 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs one closure in its own savepoint; its answer is pushed to `finishes`.
+fn run_once(conn: &Connection, job: OnceJob, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
+    exec_cached(conn, "SAVEPOINT job")?;
+    let (ok, finish) = job(&mut SqliteTx { conn });
+    finishes.push(finish);
+    if !ok {
+        exec_cached(conn, "ROLLBACK TO job")?;
+    }
+    exec_cached(conn, "RELEASE job")
+}
+
+/// Runs a retryable closure (again) in its own savepoint.
+fn rerun_alone(conn: &Connection, job: &mut dyn Retry) -> rusqlite::Result<()> {
+    exec_cached(conn, "SAVEPOINT job")?;
+    if !job.run(&mut SqliteTx { conn }) {
+        exec_cached(conn, "ROLLBACK TO job")?;
+    }
+    exec_cached(conn, "RELEASE job")
+}
+
+/// Runs one group inside the open transaction `conn`; answers go to `finishes` (run-once
+/// closures) and `retries` (the others, answered after the commit).
+fn run_group(
+    conn: &Connection,
+    group: Vec<Job>,
+    finishes: &mut Vec<Finish>,
+    retries: &mut Vec<Box<dyn Retry>>,
+) -> rusqlite::Result<()> {
+    // Where the current run of retryable closures starts in `retries`; the savepoint `run`
+    // is open exactly while this is `Some`.
+    let mut run_from: Option<usize> = None;
+    for job in group {
+        match job {
+            Job::Once(job) => {
+                if run_from.take().is_some() {
+                    exec_cached(conn, "RELEASE run")?;
+                }
+                run_once(conn, job, finishes)?;
+            }
+            Job::Retry(mut job) => {
+                let from = match run_from {
+                    Some(i) => i,
+                    None => {
+                        exec_cached(conn, "SAVEPOINT run")?;
+                        run_from = Some(retries.len());
+                        retries.len()
+                    }
+                };
+                let before = conn.total_changes();
+                let ok = job.run(&mut SqliteTx { conn });
+                let wrote = conn.total_changes() != before;
+                retries.push(job);
+                if ok || !wrote {
+                    continue;
+                }
+                // A failure that left writes behind: undo the run and replay it one closure
+                // at a time, each in its own savepoint, this one included.
+                exec_cached(conn, "ROLLBACK TO run")?;
+                exec_cached(conn, "RELEASE run")?;
+                run_from = None;
+                for j in &mut retries[from..] {
+                    rerun_alone(conn, j.as_mut())?;
+                }
+            }
+        }
+    }
+    if run_from.is_some() {
+        exec_cached(conn, "RELEASE run")?;
+    }
+    Ok(())
+}
+
 fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
@@ -194,19 +323,11 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
                 Err(_) => break,
             }
         }
-        let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
+        let mut finishes: Vec<Finish> = Vec::new();
+        let mut retries: Vec<Box<dyn Retry>> = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
             let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for job in group.drain(..) {
-                txn.prepare_cached("SAVEPOINT job")?.execute([])?;
-                let mut t = SqliteTx { conn: &txn };
-                let (ok, finish) = job(&mut t);
-                if !ok {
-                    txn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                }
-                txn.prepare_cached("RELEASE job")?.execute([])?;
-                finishes.push(finish);
-            }
+            run_group(&txn, group, &mut finishes, &mut retries)?;
             txn.commit()
         })();
         let err = outcome.err().map(|e| {
@@ -217,6 +338,9 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
         generation.fetch_add(1, Ordering::AcqRel);
         for f in finishes {
             f(err.clone());
+        }
+        for r in retries {
+            r.finish(err.clone());
         }
     }
 }
@@ -259,7 +383,7 @@ impl Store for SqliteStore {
         R: Send + 'static,
     {
         let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
-        let job: Job = Box::new(move |t: &mut SqliteTx<'_>| {
+        let job: OnceJob = Box::new(move |t: &mut SqliteTx<'_>| {
             let r = catch_unwind(AssertUnwindSafe(|| f(t))).unwrap_or_else(|_| {
                 Err(DomainError::Internal("panic in a write transaction".into()))
             });
@@ -272,6 +396,34 @@ impl Store for SqliteStore {
             });
             (ok, finish)
         });
+        self.submit(Job::Once(job), recv)
+    }
+
+    fn write_retryable<R, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<R, DomainError>> + Send
+    where
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
+        let job = Job::Retry(Box::new(RetryJob {
+            f,
+            last: None,
+            send,
+        }));
+        self.submit(job, recv)
+    }
+}
+
+impl SqliteStore {
+    /// Queues `job` for the writer; the future is its answer.
+    fn submit<R: Send + 'static>(
+        &self,
+        job: Job,
+        recv: oneshot::Receiver<Result<R, DomainError>>,
+    ) -> impl std::future::Future<Output = Result<R, DomainError>> + Send {
         let sent = self
             .writer
             .lock()

@@ -1,0 +1,79 @@
+//! The writer's group commit: retryable closures share a savepoint, and one that fails after
+//! writing is undone alone (its neighbours' writes survive, replayed).
+
+use havip_core::error::DomainError;
+use havip_core::model::Region;
+use havip_core::store::{Store, Tx};
+use havip_core::types::{Cloud, RegionId};
+use havip_store_sqlite::SqliteStore;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn region(id: &str) -> Region {
+    Region {
+        cloud: Cloud::Aliyun,
+        id: RegionId(id.into()),
+    }
+}
+
+/// A retryable write of region `id` that fails (after writing) when `fail` is set; counts runs.
+fn put(
+    id: &'static str,
+    fail: bool,
+    runs: Arc<AtomicUsize>,
+) -> impl Fn(&mut dyn Tx) -> Result<u32, DomainError> + Send + 'static {
+    move |tx: &mut dyn Tx| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        tx.region_put(&region(id))?;
+        if fail {
+            return Err(DomainError::Internal(format!("{id} fails after writing")));
+        }
+        Ok(1)
+    }
+}
+
+#[tokio::test]
+async fn a_failed_closure_leaves_no_trace_and_its_group_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    let runs: Vec<Arc<AtomicUsize>> = (0..6).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    // The first write holds the writer so that the others queue up and commit as one group.
+    let hold = store.write(|_tx| {
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(0u32)
+    });
+    let a = store.write_retryable(put("a", false, runs[0].clone()));
+    let b = store.write_retryable(put("b", true, runs[1].clone()));
+    let c = store.write_retryable(put("c", false, runs[2].clone()));
+    let d = store.write(|tx| {
+        tx.region_put(&region("d"))?;
+        Err::<u32, _>(DomainError::Internal("d fails after writing".into()))
+    });
+    let e_runs = runs[4].clone();
+    let e = store.write_retryable(move |_tx| {
+        e_runs.fetch_add(1, Ordering::SeqCst);
+        Err::<u32, _>(DomainError::VSwitchNotFound)
+    });
+    let f = store.write_retryable(put("f", false, runs[5].clone()));
+    let (h, a, b, c, d, e, f) = tokio::join!(hold, a, b, c, d, e, f);
+    assert_eq!(h.unwrap(), 0);
+    assert_eq!(a.unwrap(), 1);
+    assert!(b.is_err());
+    assert_eq!(c.unwrap(), 1);
+    assert!(d.is_err());
+    assert!(matches!(e, Err(DomainError::VSwitchNotFound)));
+    assert_eq!(f.unwrap(), 1);
+    // b's failure replays the run it was in (a, then b itself, each alone); the others run once.
+    let n: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
+    assert_eq!(n, vec![2, 2, 1, 0, 1, 1]);
+    let mut ids: Vec<String> = store
+        .read(|tx| Ok(tx.regions()?))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id.0)
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["a", "c", "f"]);
+}
