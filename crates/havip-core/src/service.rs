@@ -1206,16 +1206,16 @@ fn resolve_target(
 /// Applies the effect of one operation. Idempotent against a store that already reflects it:
 /// a missing HAVIP, member or EIP means there is nothing left to do.
 fn complete_operation(tx: &mut dyn Tx, op: &Operation) -> Result<(), DomainError> {
+    if op.kind == OpKind::Create {
+        let to = lifecycle::complete(HavipStatus::Creating, 0).unwrap_or(HavipStatus::Available);
+        tx.havip_status_move(&op.havip, HavipStatus::Creating, to)?;
+        return Ok(());
+    }
     let Some(mut h) = tx.havip(&op.havip)? else {
         return Ok(());
     };
     match op.kind {
-        OpKind::Create => {
-            if h.status == HavipStatus::Creating {
-                h.status = HavipStatus::Available;
-                tx.havip_update(&h)?;
-            }
-        }
+        OpKind::Create => {}
         OpKind::Associate | OpKind::Unassociate => {
             let target = op.target.clone().unwrap_or_default();
             let members = tx.members_of(std::slice::from_ref(&h.id))?;

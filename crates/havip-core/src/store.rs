@@ -210,6 +210,24 @@ pub trait Tx {
     fn havip_insert(&mut self, h: &Havip) -> StoreResult<()>;
     /// Updates an HAVIP row.
     fn havip_update(&mut self, h: &Havip) -> StoreResult<()>;
+    /// Moves HAVIP `id` from status `from` to `to`; whether it was in `from` (a missing HAVIP
+    /// was not). The default reads the row and writes it back; a backend can do it in one
+    /// statement (the worker completes every Create this way).
+    fn havip_status_move(
+        &mut self,
+        id: &HavipId,
+        from: HavipStatus,
+        to: HavipStatus,
+    ) -> StoreResult<bool> {
+        match self.havip(id)? {
+            Some(mut h) if h.status == from => {
+                h.status = to;
+                self.havip_update(&h)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     /// Deletes an HAVIP with its members and tags.
     fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()>;
     /// HAVIPs in a VPC.

@@ -674,6 +674,18 @@ impl Tx for SqliteTx<'_> {
         )?;
         Ok(())
     }
+    fn havip_status_move(
+        &mut self,
+        id: &HavipId,
+        from: HavipStatus,
+        to: HavipStatus,
+    ) -> StoreResult<bool> {
+        let n = self.exec(
+            "UPDATE havips SET status = ?3 WHERE id = ?1 AND status = ?2",
+            params![id.as_str(), from.as_str(), to.as_str()],
+        )?;
+        Ok(n == 1)
+    }
     fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()> {
         let Some((vpc, account, region)) = self.one(
             "SELECT vpc, account, region FROM havips WHERE id = ?",
