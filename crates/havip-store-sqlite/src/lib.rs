@@ -12,10 +12,12 @@
 //! A savepoint is not free: SQLite copies each page to its sub-journal the first time a write
 //! touches it under the savepoint, about ten pages for a Create. Closures that may run again
 //! ([`Store::write_retryable`]) therefore share one savepoint per run of consecutive such
-//! closures. One that fails without having written anything needs no undo. One that fails
-//! after writing (rare: the checks come before the writes) rolls the whole run back, and the
-//! run is replayed closure by closure, each in its own savepoint as a run-once closure is:
-//! the earlier closures' first results are discarded unseen, and the serial order still holds.
+//! closures, and a run that starts the transaction needs none: the transaction is its
+//! savepoint. One that fails without having written anything needs no undo. One that fails
+//! after writing (rare: the checks come before the writes) rolls the whole run back (to its
+//! savepoint, or the whole transaction, then begun again), and the run is replayed closure by
+//! closure, each in its own savepoint as a run-once closure is: the earlier closures' first
+//! results are discarded unseen, and the serial order still holds.
 //!
 //! Reads go to a fixed pool of [`READERS`] threads, each with its own connection, each read in
 //! its own deferred transaction (a consistent WAL snapshot). A fixed pool keeps the number of
@@ -270,24 +272,30 @@ fn run_group(
     finishes: &mut Vec<Finish>,
     retries: &mut Vec<Box<dyn Retry>>,
 ) -> rusqlite::Result<()> {
-    // Where the current run of retryable closures starts in `retries`; the savepoint `run`
-    // is open exactly while this is `Some`.
-    let mut run_from: Option<usize> = None;
+    // The current run of retryable closures: where it starts in `retries`, and whether it
+    // starts the transaction (then the transaction itself is its savepoint, and no page is
+    // copied to a sub-journal). Otherwise the savepoint `run` is open while this is `Some`.
+    let mut run: Option<(usize, bool)> = None;
     for job in group {
         match job {
             Job::Once(job) => {
-                if run_from.take().is_some() {
-                    exec_cached(conn, "RELEASE run")?;
+                if let Some((_, anchored)) = run.take() {
+                    if !anchored {
+                        exec_cached(conn, "RELEASE run")?;
+                    }
                 }
                 run_once(conn, job, finishes)?;
             }
             Job::Retry(mut job) => {
-                let from = match run_from {
-                    Some(i) => i,
+                let (from, anchored) = match run {
+                    Some(r) => r,
                     None => {
-                        exec_cached(conn, "SAVEPOINT run")?;
-                        run_from = Some(retries.len());
-                        retries.len()
+                        let anchored = finishes.is_empty() && retries.is_empty();
+                        if !anchored {
+                            exec_cached(conn, "SAVEPOINT run")?;
+                        }
+                        run = Some((retries.len(), anchored));
+                        (retries.len(), anchored)
                     }
                 };
                 let before = conn.total_changes();
@@ -299,22 +307,27 @@ fn run_group(
                 }
                 // A failure that left writes behind: undo the run and replay it one closure
                 // at a time, each in its own savepoint, this one included.
-                exec_cached(conn, "ROLLBACK TO run")?;
-                exec_cached(conn, "RELEASE run")?;
-                run_from = None;
+                if anchored {
+                    exec_cached(conn, "ROLLBACK")?;
+                    exec_cached(conn, "BEGIN IMMEDIATE")?;
+                } else {
+                    exec_cached(conn, "ROLLBACK TO run")?;
+                    exec_cached(conn, "RELEASE run")?;
+                }
+                run = None;
                 for j in &mut retries[from..] {
                     rerun_alone(conn, j.as_mut())?;
                 }
             }
         }
     }
-    if run_from.is_some() {
+    if let Some((_, false)) = run {
         exec_cached(conn, "RELEASE run")?;
     }
     Ok(())
 }
 
-fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -326,10 +339,15 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
         let mut finishes: Vec<Finish> = Vec::new();
         let mut retries: Vec<Box<dyn Retry>> = Vec::new();
         let outcome = (|| -> rusqlite::Result<()> {
-            let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            run_group(&txn, group, &mut finishes, &mut retries)?;
-            txn.commit()
+            exec_cached(&conn, "BEGIN IMMEDIATE")?;
+            run_group(&conn, group, &mut finishes, &mut retries)?;
+            exec_cached(&conn, "COMMIT")
         })();
+        if outcome.is_err() && !conn.is_autocommit() {
+            if let Err(e) = exec_cached(&conn, "ROLLBACK") {
+                tracing::error!(error = %e, "sqlite rollback after a failed group failed");
+            }
+        }
         let err = outcome.err().map(|e| {
             tracing::error!(error = %e, "sqlite group commit failed");
             backend(e)

@@ -35,14 +35,33 @@ fn put(
 
 #[tokio::test]
 async fn a_failed_closure_leaves_no_trace_and_its_group_commits() {
+    group(false).await;
+}
+
+/// The same with a retryable first closure: the run starts the transaction, which is then
+/// its only savepoint, and the replay starts a new transaction.
+#[tokio::test]
+async fn a_failed_closure_in_a_run_that_starts_the_transaction_replays_it() {
+    group(true).await;
+}
+
+async fn group(retryable_first: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).unwrap();
-    let runs: Vec<Arc<AtomicUsize>> = (0..6).map(|_| Arc::new(AtomicUsize::new(0))).collect();
+    let runs: Vec<Arc<AtomicUsize>> = (0..7).map(|_| Arc::new(AtomicUsize::new(0))).collect();
     // The first write holds the writer so that the others queue up and commit as one group.
-    let hold = store.write(|_tx| {
+    let hold_runs = runs[6].clone();
+    let hold_f = move |tx: &mut dyn Tx| {
+        hold_runs.fetch_add(1, Ordering::SeqCst);
+        tx.region_put(&region("hold"))?;
         std::thread::sleep(Duration::from_millis(100));
         Ok(0u32)
-    });
+    };
+    let hold = if retryable_first {
+        futures_box(store.write_retryable(hold_f))
+    } else {
+        futures_box(store.write(hold_f))
+    };
     let a = store.write_retryable(put("a", false, runs[0].clone()));
     let b = store.write_retryable(put("b", true, runs[1].clone()));
     let c = store.write_retryable(put("c", false, runs[2].clone()));
@@ -65,8 +84,10 @@ async fn a_failed_closure_leaves_no_trace_and_its_group_commits() {
     assert!(matches!(e, Err(DomainError::VSwitchNotFound)));
     assert_eq!(f.unwrap(), 1);
     // b's failure replays the run it was in (a, then b itself, each alone); the others run once.
+    // With a retryable first closure, the run (and its replay) starts with it.
     let n: Vec<usize> = runs.iter().map(|r| r.load(Ordering::SeqCst)).collect();
-    assert_eq!(n, vec![2, 2, 1, 0, 1, 1]);
+    let hold_runs = if retryable_first { 2 } else { 1 };
+    assert_eq!(n, vec![2, 2, 1, 0, 1, 1, hold_runs]);
     let mut ids: Vec<String> = store
         .read(|tx| Ok(tx.regions()?))
         .await
@@ -75,5 +96,11 @@ async fn a_failed_closure_leaves_no_trace_and_its_group_commits() {
         .map(|r| r.id.0)
         .collect();
     ids.sort();
-    assert_eq!(ids, vec!["a", "c", "f"]);
+    assert_eq!(ids, vec!["a", "c", "f", "hold"]);
+}
+
+fn futures_box<'a, T>(
+    f: impl std::future::Future<Output = T> + Send + 'a,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
+    Box::pin(f)
 }
