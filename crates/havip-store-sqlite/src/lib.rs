@@ -32,11 +32,13 @@ mod tx;
 
 pub use schema::MIGRATIONS;
 pub use tx::SqliteTx;
+use tx::Counters;
 
 use havip_core::error::DomainError;
 use havip_core::store::{Store, StoreError, Tx};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -219,7 +221,10 @@ fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
         {
             tracing::error!(error = %e, "sqlite read transaction could not begin");
         }
-        job(&mut SqliteTx { conn: &conn });
+        job(&mut SqliteTx {
+            conn: &conn,
+            counters: None,
+        });
         if let Err(e) = conn
             .prepare_cached("COMMIT")
             .and_then(|mut st| st.execute([]))
@@ -244,90 +249,135 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Runs one closure in its own savepoint; its answer is pushed to `finishes`.
-fn run_once(conn: &Connection, job: OnceJob, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
-    exec_cached(conn, "SAVEPOINT job")?;
-    let (ok, finish) = job(&mut SqliteTx { conn });
-    finishes.push(finish);
-    if !ok {
-        exec_cached(conn, "ROLLBACK TO job")?;
-    }
-    exec_cached(conn, "RELEASE job")
+/// The write connection and its pending counter changes, kept in step with savepoints.
+struct Writer<'a> {
+    conn: &'a Connection,
+    counters: &'a RefCell<Counters>,
 }
 
-/// Runs a retryable closure (again) in its own savepoint.
-fn rerun_alone(conn: &Connection, job: &mut dyn Retry) -> rusqlite::Result<()> {
-    exec_cached(conn, "SAVEPOINT job")?;
-    if !job.run(&mut SqliteTx { conn }) {
-        exec_cached(conn, "ROLLBACK TO job")?;
+impl Writer<'_> {
+    fn tx(&self) -> SqliteTx<'_> {
+        SqliteTx {
+            conn: self.conn,
+            counters: Some(self.counters),
+        }
     }
-    exec_cached(conn, "RELEASE job")
-}
 
-/// Runs one group inside the open transaction `conn`; answers go to `finishes` (run-once
-/// closures) and `retries` (the others, answered after the commit).
-fn run_group(
-    conn: &Connection,
-    group: Vec<Job>,
-    finishes: &mut Vec<Finish>,
-    retries: &mut Vec<Box<dyn Retry>>,
-) -> rusqlite::Result<()> {
-    // The current run of retryable closures: where it starts in `retries`, and whether it
-    // starts the transaction (then the transaction itself is its savepoint, and no page is
-    // copied to a sub-journal). Otherwise the savepoint `run` is open while this is `Some`.
-    let mut run: Option<(usize, bool)> = None;
-    for job in group {
-        match job {
-            Job::Once(job) => {
-                if let Some((_, anchored)) = run.take() {
-                    if !anchored {
-                        exec_cached(conn, "RELEASE run")?;
-                    }
-                }
-                run_once(conn, job, finishes)?;
-            }
-            Job::Retry(mut job) => {
-                let (from, anchored) = match run {
-                    Some(r) => r,
-                    None => {
-                        let anchored = finishes.is_empty() && retries.is_empty();
+    /// What a job has written so far (rows, and counters not yet written).
+    fn changes(&self) -> (u64, u64) {
+        (self.conn.total_changes(), self.counters.borrow().changes)
+    }
+
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        exec_cached(self.conn, sql)
+    }
+
+    /// Opens a savepoint (`SAVEPOINT job`), the counters written first so that a rollback to
+    /// it undoes only what is still pending.
+    fn savepoint(&self, sql: &str) -> rusqlite::Result<()> {
+        self.counters.borrow_mut().flush(self.conn)?;
+        self.exec(sql)
+    }
+
+    /// Rolls back (`ROLLBACK TO job`, `ROLLBACK`) with the pending counters.
+    fn rollback(&self, sql: &str) -> rusqlite::Result<()> {
+        self.counters.borrow_mut().discard();
+        self.exec(sql)
+    }
+
+    /// Runs one closure in its own savepoint; its answer is pushed to `finishes`.
+    fn run_once(&self, job: OnceJob, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
+        self.savepoint("SAVEPOINT job")?;
+        let (ok, finish) = job(&mut self.tx());
+        finishes.push(finish);
+        if !ok {
+            self.rollback("ROLLBACK TO job")?;
+        }
+        self.exec("RELEASE job")
+    }
+
+    /// Runs a retryable closure (again) in its own savepoint.
+    fn rerun_alone(&self, job: &mut dyn Retry) -> rusqlite::Result<()> {
+        self.savepoint("SAVEPOINT job")?;
+        if !job.run(&mut self.tx()) {
+            self.rollback("ROLLBACK TO job")?;
+        }
+        self.exec("RELEASE job")
+    }
+
+    /// Runs one group in one transaction and commits it; answers go to `finishes` (run-once
+    /// closures) and `retries` (the others), to be sent after.
+    fn run_group(
+        &self,
+        group: Vec<Job>,
+        finishes: &mut Vec<Finish>,
+        retries: &mut Vec<Box<dyn Retry>>,
+    ) -> rusqlite::Result<()> {
+        self.exec("BEGIN IMMEDIATE")?;
+        // The current run of retryable closures: where it starts in `retries`, and whether
+        // it starts the transaction (then the transaction itself is its savepoint, and no
+        // page is copied to a sub-journal). Otherwise the savepoint `run` is open while this
+        // is `Some`.
+        let mut run: Option<(usize, bool)> = None;
+        for job in group {
+            match job {
+                Job::Once(job) => {
+                    if let Some((_, anchored)) = run.take() {
                         if !anchored {
-                            exec_cached(conn, "SAVEPOINT run")?;
+                            self.exec("RELEASE run")?;
                         }
-                        run = Some((retries.len(), anchored));
-                        (retries.len(), anchored)
                     }
-                };
-                let before = conn.total_changes();
-                let ok = job.run(&mut SqliteTx { conn });
-                let wrote = conn.total_changes() != before;
-                retries.push(job);
-                if ok || !wrote {
-                    continue;
+                    self.run_once(job, finishes)?;
                 }
-                // A failure that left writes behind: undo the run and replay it one closure
-                // at a time, each in its own savepoint, this one included.
-                if anchored {
-                    exec_cached(conn, "ROLLBACK")?;
-                    exec_cached(conn, "BEGIN IMMEDIATE")?;
-                } else {
-                    exec_cached(conn, "ROLLBACK TO run")?;
-                    exec_cached(conn, "RELEASE run")?;
-                }
-                run = None;
-                for j in &mut retries[from..] {
-                    rerun_alone(conn, j.as_mut())?;
+                Job::Retry(mut job) => {
+                    let (from, anchored) = match run {
+                        Some(r) => r,
+                        None => {
+                            let anchored = finishes.is_empty() && retries.is_empty();
+                            if !anchored {
+                                self.savepoint("SAVEPOINT run")?;
+                            }
+                            run = Some((retries.len(), anchored));
+                            (retries.len(), anchored)
+                        }
+                    };
+                    let before = self.changes();
+                    let ok = job.run(&mut self.tx());
+                    let wrote = self.changes() != before;
+                    retries.push(job);
+                    if ok || !wrote {
+                        continue;
+                    }
+                    // A failure that left writes behind: undo the run and replay it one
+                    // closure at a time, each in its own savepoint, this one included.
+                    if anchored {
+                        self.rollback("ROLLBACK")?;
+                        self.exec("BEGIN IMMEDIATE")?;
+                    } else {
+                        self.rollback("ROLLBACK TO run")?;
+                        self.exec("RELEASE run")?;
+                    }
+                    run = None;
+                    for j in &mut retries[from..] {
+                        self.rerun_alone(j.as_mut())?;
+                    }
                 }
             }
         }
+        if let Some((_, false)) = run {
+            self.exec("RELEASE run")?;
+        }
+        self.counters.borrow_mut().flush(self.conn)?;
+        self.exec("COMMIT")
     }
-    if let Some((_, false)) = run {
-        exec_cached(conn, "RELEASE run")?;
-    }
-    Ok(())
 }
 
 fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+    let counters = RefCell::new(Counters::default());
+    let w = Writer {
+        conn: &conn,
+        counters: &counters,
+    };
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -338,16 +388,14 @@ fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<Atom
         }
         let mut finishes: Vec<Finish> = Vec::new();
         let mut retries: Vec<Box<dyn Retry>> = Vec::new();
-        let outcome = (|| -> rusqlite::Result<()> {
-            exec_cached(&conn, "BEGIN IMMEDIATE")?;
-            run_group(&conn, group, &mut finishes, &mut retries)?;
-            exec_cached(&conn, "COMMIT")
-        })();
+        let outcome = w.run_group(group, &mut finishes, &mut retries);
         if outcome.is_err() && !conn.is_autocommit() {
             if let Err(e) = exec_cached(&conn, "ROLLBACK") {
                 tracing::error!(error = %e, "sqlite rollback after a failed group failed");
             }
         }
+        // The values read are good for one transaction only.
+        counters.borrow_mut().discard();
         let err = outcome.err().map(|e| {
             tracing::error!(error = %e, "sqlite group commit failed");
             backend(e)

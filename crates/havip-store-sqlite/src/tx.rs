@@ -5,12 +5,58 @@ use havip_core::store::{HavipFilter, StoreError, StoreResult, Tx};
 use havip_core::types::*;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 /// A transaction's view of the database.
 pub struct SqliteTx<'a> {
     pub(crate) conn: &'a Connection,
+    /// The writer's counter changes not yet written (`None` on read connections).
+    pub(crate) counters: Option<&'a RefCell<Counters>>,
+}
+
+const COUNTER_UPSERT: &str =
+    "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2";
+
+/// The writer's counters within one group commit. A Create bumps four counters (the
+/// vSwitch's addresses; the VPC's, the account's and the account/region's HAVIPs), each an
+/// upsert on the same few rows; summed here and written once per counter per group, they
+/// cost a statement per counter per group rather than per Create. Values read are kept for
+/// the group (only this connection writes counters).
+///
+/// The writer keeps the deltas in step with its savepoints: it [`Counters::flush`]es them
+/// before it opens a savepoint and before it commits, so that whatever a rollback undoes
+/// is exactly what is still here, and [`Counters::discard`]s them on every rollback.
+#[derive(Default)]
+pub(crate) struct Counters {
+    read: HashMap<String, i64>,
+    delta: HashMap<String, i64>,
+    /// Bumped on every change, so the writer can tell a job that changed only counters.
+    pub(crate) changes: u64,
+}
+
+impl Counters {
+    /// Writes the pending deltas.
+    pub(crate) fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        for (name, d) in self.delta.drain() {
+            if d == 0 {
+                continue;
+            }
+            conn.prepare_cached(COUNTER_UPSERT)?.execute(params![name, d])?;
+            if let Some(n) = self.read.get_mut(&name) {
+                *n += d;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the pending deltas (their writes were rolled back) and the values read.
+    pub(crate) fn discard(&mut self) {
+        self.delta.clear();
+        self.read.clear();
+    }
 }
 
 /// An access key's policy as stored (JSON text; NULL = full access).
@@ -165,11 +211,30 @@ fn in_list(col: &str, n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
-    fn count(&self, name: &str) -> StoreResult<u64> {
+    fn count_stored(&self, name: &str) -> StoreResult<i64> {
         let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| {
             r.get::<_, i64>(0)
         })?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        Ok(n.unwrap_or(0))
+    }
+
+    fn count(&self, name: &str) -> StoreResult<u64> {
+        let n = match self.counters {
+            None => self.count_stored(name)?,
+            Some(c) => {
+                let known = c.borrow().read.get(name).copied();
+                let stored = match known {
+                    Some(n) => n,
+                    None => {
+                        let n = self.count_stored(name)?;
+                        c.borrow_mut().read.insert(name.to_string(), n);
+                        n
+                    }
+                };
+                stored + c.borrow().delta.get(name).copied().unwrap_or(0)
+            }
+        };
+        Ok(n.max(0) as u64)
     }
 
     /// The three HAVIP counters (VPC, account, account/region). One single-row upsert each:
@@ -189,10 +254,21 @@ impl SqliteTx<'_> {
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2",
-            params![name, delta],
-        )?;
+        match self.counters {
+            None => {
+                self.exec(COUNTER_UPSERT, params![name, delta])?;
+            }
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                c.changes += 1;
+                match c.delta.get_mut(name) {
+                    Some(d) => *d += delta,
+                    None => {
+                        c.delta.insert(name.to_string(), delta);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

@@ -104,3 +104,68 @@ fn futures_box<'a, T>(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> {
     Box::pin(f)
 }
+
+fn havip(n: u32) -> havip_core::model::Havip {
+    use havip_core::types::*;
+    havip_core::model::Havip {
+        id: HavipId(format!("havip-{n}")),
+        account: AccountId("acct".into()),
+        region: RegionId("r".into()),
+        vpc: VpcId("vpc-1".into()),
+        vswitch: VSwitchId("vsw-1".into()),
+        ip: std::net::Ipv4Addr::from(0x0a00_0000 + n),
+        status: havip_core::types::HavipStatus::Available,
+        name: String::new(),
+        description: String::new(),
+        resource_group: None,
+        created_at: 0,
+        master: None,
+    }
+}
+
+/// The writer sums counter changes over a group and writes them at savepoints and at the
+/// commit: rolled-back jobs must not leave their counts behind, in either kind of run.
+#[tokio::test]
+async fn counters_follow_rollbacks_within_a_group() {
+    use havip_core::types::{AccountId, VpcId};
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    let insert = |n: u32, fail: bool| {
+        move |tx: &mut dyn Tx| {
+            tx.havip_insert(&havip(n))?;
+            // Reads see this group's earlier counts.
+            let seen = tx.havip_count_in_vpc(&VpcId("vpc-1".into()))?;
+            if fail {
+                return Err(DomainError::Internal("fails after writing".into()));
+            }
+            Ok(seen)
+        }
+    };
+    let hold = store.write_retryable(move |tx: &mut dyn Tx| {
+        let r = insert(0, false)(tx);
+        std::thread::sleep(Duration::from_millis(100));
+        r
+    });
+    let r1 = store.write_retryable(insert(1, false));
+    let r2 = store.write_retryable(insert(2, true));
+    let o3 = store.write(insert(3, true));
+    let r4 = store.write_retryable(insert(4, false));
+    let r5 = store.write_retryable(insert(5, true));
+    let o6 = store.write(insert(6, false));
+    let (h, r1, r2, o3, r4, r5, o6) = tokio::join!(hold, r1, r2, o3, r4, r5, o6);
+    assert_eq!(h.unwrap(), 1);
+    assert_eq!(r1.unwrap(), 2);
+    assert!(r2.is_err() && o3.is_err() && r5.is_err());
+    assert_eq!(r4.unwrap(), 3);
+    assert_eq!(o6.unwrap(), 4);
+    let (vpc, account) = store
+        .read(|tx| {
+            Ok((
+                tx.havip_count_in_vpc(&VpcId("vpc-1".into()))?,
+                tx.havip_count_in_account(&AccountId("acct".into()))?,
+            ))
+        })
+        .await
+        .unwrap();
+    assert_eq!((vpc, account), (4, 4));
+}
