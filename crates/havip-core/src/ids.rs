@@ -52,12 +52,14 @@ fn time_alnum(n: usize) -> String {
 /// write-ahead log); Tencent's and Baidu's are too short to give up randomness.
 pub fn new_havip_id(cloud: Cloud, region: &RegionId) -> HavipId {
     HavipId(match cloud {
-        Cloud::Aliyun => format!(
-            "havip-{}{}{}",
-            aliyun_region_code(region),
-            time_alnum(9),
-            random_alnum(10)
-        ),
+        Cloud::Aliyun => {
+            let mut id = String::with_capacity(6 + 2 + 19);
+            id.push_str("havip-");
+            id.push_str(&aliyun_region_code(region));
+            id.push_str(&time_alnum(9));
+            id.push_str(&random_alnum(10));
+            id
+        }
         Cloud::Tencent => format!("havip-{}", random_alnum(8)),
         Cloud::Baidu => format!("havip-{}", random_alnum(12)),
     })

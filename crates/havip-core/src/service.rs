@@ -103,7 +103,10 @@ pub struct TaggedResource {
 }
 
 fn owner_havip(id: &HavipId) -> String {
-    format!("havip:{id}")
+    let mut s = String::with_capacity(6 + id.as_str().len());
+    s.push_str("havip:");
+    s.push_str(id.as_str());
+    s
 }
 pub(crate) fn owner_instance(id: &InstanceId) -> String {
     format!("instance:{id}")
@@ -1017,10 +1020,9 @@ impl<S: Store> Core<S> {
     pub async fn operations_run_due(&self, now_ms: i64, limit: u32) -> Result<usize, DomainError> {
         self.store
             .write_retryable(move |tx| {
-                let due = tx.ops_due(now_ms, limit)?;
+                let due = tx.ops_take_due(now_ms, limit)?;
                 for op in &due {
                     complete_operation(tx, op)?;
-                    tx.op_delete(op.id)?;
                 }
                 Ok(due.len())
             })

@@ -258,6 +258,15 @@ pub trait Tx {
     fn op_delete(&mut self, id: i64) -> StoreResult<()>;
     /// Operations due at `now_ms`, oldest first.
     fn ops_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>>;
+    /// [`Tx::ops_due`], deleting the operations it returns (the caller completes them in
+    /// the same transaction). The default deletes them one by one.
+    fn ops_take_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>> {
+        let due = self.ops_due(now_ms, limit)?;
+        for op in &due {
+            self.op_delete(op.id)?;
+        }
+        Ok(due)
+    }
     /// Every pending operation.
     fn ops(&mut self) -> StoreResult<Vec<Operation>>;
     /// Makes pending operations (of one HAVIP, or all) due at `due_ms`; returns how many.

@@ -202,6 +202,15 @@ fn vpc_row(r: &Row) -> rusqlite::Result<Vpc> {
     })
 }
 
+/// A counter's name from its parts (`format!` costs more, on the writer's every Create).
+fn key(parts: &[&str]) -> String {
+    let mut k = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        k.push_str(p);
+    }
+    k
+}
+
 fn in_list(col: &str, n: usize) -> String {
     if n == 0 {
         "0".to_string()
@@ -248,9 +257,9 @@ impl SqliteTx<'_> {
         region: &RegionId,
         delta: i64,
     ) -> StoreResult<()> {
-        self.count_add(&format!("vpc:{vpc}"), delta)?;
-        self.count_add(&format!("acct:{account}"), delta)?;
-        self.count_add(&format!("ar:{account}/{region}"), delta)
+        self.count_add(&key(&["vpc:", vpc.as_str()]), delta)?;
+        self.count_add(&key(&["acct:", account.as_str()]), delta)?;
+        self.count_add(&key(&["ar:", account.as_str(), "/", region.as_str()]), delta)
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
@@ -279,7 +288,7 @@ impl SqliteTx<'_> {
             return Ok(None);
         };
         let Some(vpcs) = &f.vpcs else {
-            return Ok(Some(self.count(&format!("ar:{account}/{region}"))?));
+            return Ok(Some(self.count(&key(&["ar:", account.as_str(), "/", region.as_str()]))?));
         };
         let mut total = 0;
         let mut seen = std::collections::HashSet::new();
@@ -293,7 +302,7 @@ impl SqliteTx<'_> {
                 |_| Ok(()),
             )?;
             if owned.is_some() {
-                total += self.count(&format!("vpc:{v}"))?;
+                total += self.count(&key(&["vpc:", v.as_str()]))?;
             }
         }
         Ok(Some(total))
@@ -681,7 +690,7 @@ impl Tx for SqliteTx<'_> {
             params![vswitch.as_str(), ip as i64, owner],
         )?;
         if n == 1 {
-            self.count_add(&format!("vsw:{vswitch}"), 1)?;
+            self.count_add(&key(&["vsw:", vswitch.as_str()]), 1)?;
         }
         Ok(n == 1)
     }
@@ -691,12 +700,12 @@ impl Tx for SqliteTx<'_> {
             params![vswitch.as_str(), ip as i64, owner],
         )?;
         if n == 1 {
-            self.count_add(&format!("vsw:{vswitch}"), -1)?;
+            self.count_add(&key(&["vsw:", vswitch.as_str()]), -1)?;
         }
         Ok(())
     }
     fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64> {
-        self.count(&format!("vsw:{vswitch}"))
+        self.count(&key(&["vsw:", vswitch.as_str()]))
     }
     fn ip_used_from(
         &mut self,
@@ -784,10 +793,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn havip_count_in_vpc(&mut self, vpc: &VpcId) -> StoreResult<u64> {
-        self.count(&format!("vpc:{vpc}"))
+        self.count(&key(&["vpc:", vpc.as_str()]))
     }
     fn havip_count_in_account(&mut self, account: &AccountId) -> StoreResult<u64> {
-        self.count(&format!("acct:{account}"))
+        self.count(&key(&["acct:", account.as_str()]))
     }
     fn havip_query(&mut self, f: &HavipFilter) -> StoreResult<(u64, Vec<Havip>)> {
         let mut wh: Vec<String> = Vec::new();
@@ -992,6 +1001,18 @@ impl Tx for SqliteTx<'_> {
             params![now_ms, limit as i64],
             op_row,
         )
+    }
+    fn ops_take_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>> {
+        // One statement for the batch; RETURNING promises no order, so sort as ops_due does.
+        let mut due = self.many(
+            "DELETE FROM operations WHERE id IN (SELECT id FROM operations
+               WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms, id LIMIT ?)
+             RETURNING id, kind, havip, target, due_at_ms, created_at_ms",
+            params![now_ms, limit as i64],
+            op_row,
+        )?;
+        due.sort_by_key(|op| (op.due_at_ms, op.id));
+        Ok(due)
     }
     fn ops(&mut self) -> StoreResult<Vec<Operation>> {
         self.many(
