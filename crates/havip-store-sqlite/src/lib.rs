@@ -32,7 +32,7 @@ mod tx;
 
 pub use schema::MIGRATIONS;
 pub use tx::SqliteTx;
-use tx::Counters;
+use tx::GroupCache;
 
 use havip_core::error::DomainError;
 use havip_core::store::{Store, StoreError, Tx};
@@ -252,7 +252,7 @@ fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The write connection and its pending counter changes, kept in step with savepoints.
 struct Writer<'a> {
     conn: &'a Connection,
-    counters: &'a RefCell<Counters>,
+    counters: &'a RefCell<GroupCache>,
 }
 
 impl Writer<'_> {
@@ -373,7 +373,7 @@ impl Writer<'_> {
 }
 
 fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
-    let counters = RefCell::new(Counters::default());
+    let counters = RefCell::new(GroupCache::default());
     let w = Writer {
         conn: &conn,
         counters: &counters,

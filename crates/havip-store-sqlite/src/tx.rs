@@ -13,31 +13,36 @@ use std::str::FromStr;
 /// A transaction's view of the database.
 pub struct SqliteTx<'a> {
     pub(crate) conn: &'a Connection,
-    /// The writer's counter changes not yet written (`None` on read connections).
-    pub(crate) counters: Option<&'a RefCell<Counters>>,
+    /// The writer's cache for the group it commits (`None` on read connections).
+    pub(crate) counters: Option<&'a RefCell<GroupCache>>,
 }
 
 const COUNTER_UPSERT: &str =
     "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2";
 
-/// The writer's counters within one group commit. A Create bumps four counters (the
+/// What the writer keeps within one group commit: counter changes, counter values and
+/// vSwitches read (every Create reads its vSwitch; only this connection writes them, and
+/// vswitch_put/vswitch_delete forget the one they change).
+///
+/// The counters within one group commit. A Create bumps four counters (the
 /// vSwitch's addresses; the VPC's, the account's and the account/region's HAVIPs), each an
 /// upsert on the same few rows; summed here and written once per counter per group, they
 /// cost a statement per counter per group rather than per Create. Values read are kept for
 /// the group (only this connection writes counters).
 ///
-/// The writer keeps the deltas in step with its savepoints: it [`Counters::flush`]es them
+/// The writer keeps the deltas in step with its savepoints: it [`GroupCache::flush`]es them
 /// before it opens a savepoint and before it commits, so that whatever a rollback undoes
-/// is exactly what is still here, and [`Counters::discard`]s them on every rollback.
+/// is exactly what is still here, and [`GroupCache::discard`]s them on every rollback.
 #[derive(Default)]
-pub(crate) struct Counters {
+pub(crate) struct GroupCache {
     read: HashMap<String, i64>,
     delta: HashMap<String, i64>,
+    vswitches: HashMap<String, Option<VSwitch>>,
     /// Bumped on every change, so the writer can tell a job that changed only counters.
     pub(crate) changes: u64,
 }
 
-impl Counters {
+impl GroupCache {
     /// Writes the pending deltas.
     pub(crate) fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         for (name, d) in self.delta.drain() {
@@ -56,6 +61,7 @@ impl Counters {
     pub(crate) fn discard(&mut self) {
         self.delta.clear();
         self.read.clear();
+        self.vswitches.clear();
     }
 }
 
@@ -220,6 +226,12 @@ fn in_list(col: &str, n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
+    fn forget_vswitch(&self, id: &VSwitchId) {
+        if let Some(c) = self.counters {
+            c.borrow_mut().vswitches.remove(id.as_str());
+        }
+    }
+
     fn count_stored(&self, name: &str) -> StoreResult<i64> {
         let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| {
             r.get::<_, i64>(0)
@@ -542,11 +554,22 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn vswitch(&mut self, id: &VSwitchId) -> StoreResult<Option<VSwitch>> {
-        self.one(
+        if let Some(c) = self.counters {
+            if let Some(v) = c.borrow().vswitches.get(id.as_str()) {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.one(
             "SELECT id, vpc, account, region, zone, cidr FROM vswitches WHERE id = ?",
             [id.as_str()],
             vswitch_row,
-        )
+        )?;
+        if let Some(c) = self.counters {
+            c.borrow_mut()
+                .vswitches
+                .insert(id.as_str().to_string(), v.clone());
+        }
+        Ok(v)
     }
     fn vswitches(&mut self) -> StoreResult<Vec<VSwitch>> {
         self.many(
@@ -561,10 +584,12 @@ impl Tx for SqliteTx<'_> {
              ON CONFLICT(id) DO UPDATE SET vpc = ?2, account = ?3, region = ?4, zone = ?5, cidr = ?6",
             params![v.id.as_str(), v.vpc.as_str(), v.account.as_str(), v.region.as_str(), v.zone, v.cidr.to_string()],
         )?;
+        self.forget_vswitch(&v.id);
         Ok(())
     }
     fn vswitch_delete(&mut self, id: &VSwitchId) -> StoreResult<()> {
         self.exec("DELETE FROM vswitches WHERE id = ?", [id.as_str()])?;
+        self.forget_vswitch(id);
         Ok(())
     }
     fn instance(&mut self, id: &InstanceId) -> StoreResult<Option<Instance>> {

@@ -169,3 +169,55 @@ async fn counters_follow_rollbacks_within_a_group() {
         .unwrap();
     assert_eq!((vpc, account), (4, 4));
 }
+
+/// The writer keeps the vSwitches it reads for the group: a change (or its rollback) by one
+/// job must show in the next job's read.
+#[tokio::test]
+async fn vswitch_reads_follow_changes_and_rollbacks_within_a_group() {
+    use havip_core::model::VSwitch;
+    use havip_core::types::*;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_dir(dir.path()).unwrap();
+    let vsw = |cidr: &str| VSwitch {
+        id: VSwitchId("vsw-1".into()),
+        vpc: VpcId("vpc-1".into()),
+        account: AccountId("acct".into()),
+        region: RegionId("r".into()),
+        zone: "z".into(),
+        cidr: cidr.parse().unwrap(),
+    };
+    let id = VSwitchId("vsw-1".into());
+    store
+        .write(move |tx| Ok(tx.vswitch_put(&vsw("10.0.0.0/24"))?))
+        .await
+        .unwrap();
+    let read = move |tx: &mut dyn Tx| {
+        Ok(tx
+            .vswitch(&VSwitchId("vsw-1".into()))?
+            .map(|v| v.cidr.to_string()))
+    };
+    let hold = store.write_retryable(move |tx: &mut dyn Tx| {
+        let r = read(tx);
+        std::thread::sleep(Duration::from_millis(100));
+        r
+    });
+    let put = store.write(move |tx| Ok(tx.vswitch_put(&vsw("10.0.1.0/24"))?));
+    let after_put = store.write_retryable(read);
+    let failed = store.write_retryable(move |tx: &mut dyn Tx| {
+        tx.vswitch_put(&vsw("10.0.2.0/24"))?;
+        let _ = tx.vswitch(&VSwitchId("vsw-1".into()))?;
+        Err::<(), _>(DomainError::Internal("fails after writing".into()))
+    });
+    let after_failed = store.write_retryable(read);
+    let gone = store.write(move |tx| Ok(tx.vswitch_delete(&id)?));
+    let after_delete = store.write_retryable(read);
+    let (h, p, a, f, b, g, d) =
+        tokio::join!(hold, put, after_put, failed, after_failed, gone, after_delete);
+    assert_eq!(h.unwrap().as_deref(), Some("10.0.0.0/24"));
+    p.unwrap();
+    assert_eq!(a.unwrap().as_deref(), Some("10.0.1.0/24"));
+    assert!(f.is_err());
+    assert_eq!(b.unwrap().as_deref(), Some("10.0.1.0/24"));
+    g.unwrap();
+    assert_eq!(d.unwrap(), None);
+}
