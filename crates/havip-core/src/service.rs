@@ -157,7 +157,11 @@ impl Request {
         }
         // Operations `f` records are the request's task, pollable by its request ID
         // (the single writer runs `f` alone, so every operation above `before` is ours).
-        let before = if self.track_tasks { tx.ops_max_id()? } else { 0 };
+        let before = if self.track_tasks {
+            tx.ops_max_id()?
+        } else {
+            0
+        };
         let r = f(tx)?;
         if self.track_tasks {
             for op in tx.ops_after(before)? {

@@ -58,8 +58,10 @@ fn main() {
             .await
             .expect("seeding");
         let store = SqliteStore::open_dir(dir.path()).expect("the store opens");
-        let mut cfg = CoreConfig::default();
-        cfg.timing = OpTiming::Immediate;
+        let mut cfg = CoreConfig {
+            timing: OpTiming::Immediate,
+            ..CoreConfig::default()
+        };
         for (_, q) in cfg.quotas.iter_mut() {
             q.havips_per_vpc = u32::MAX;
             q.havips_per_account = u32::MAX;

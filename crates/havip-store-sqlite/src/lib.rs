@@ -31,8 +31,8 @@ mod schema;
 mod tx;
 
 pub use schema::MIGRATIONS;
-pub use tx::SqliteTx;
 use tx::GroupCache;
+pub use tx::SqliteTx;
 
 use havip_core::error::DomainError;
 use havip_core::store::{Store, StoreError, Tx};
@@ -83,18 +83,17 @@ where
     R: Send,
 {
     fn run(&mut self, t: &mut SqliteTx<'_>) -> bool {
-        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(t))).unwrap_or_else(|_| {
-            Err(DomainError::Internal("panic in a write transaction".into()))
-        });
+        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(t)))
+            .unwrap_or_else(|_| Err(DomainError::Internal("panic in a write transaction".into())));
         let ok = r.is_ok();
         self.last = Some(r);
         ok
     }
 
     fn finish(self: Box<Self>, commit_err: Option<DomainError>) {
-        let r = self.last.unwrap_or_else(|| {
-            Err(DomainError::Internal("write closure never ran".into()))
-        });
+        let r = self
+            .last
+            .unwrap_or_else(|| Err(DomainError::Internal("write closure never ran".into())));
         let _ = self.send.send(match (r, commit_err) {
             (Ok(_), Some(e)) => Err(e),
             (r, _) => r,

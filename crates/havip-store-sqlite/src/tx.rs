@@ -49,7 +49,8 @@ impl GroupCache {
             if d == 0 {
                 continue;
             }
-            conn.prepare_cached(COUNTER_UPSERT)?.execute(params![name, d])?;
+            conn.prepare_cached(COUNTER_UPSERT)?
+                .execute(params![name, d])?;
             if let Some(n) = self.read.get_mut(&name) {
                 *n += d;
             }
@@ -271,7 +272,10 @@ impl SqliteTx<'_> {
     ) -> StoreResult<()> {
         self.count_add(&key(&["vpc:", vpc.as_str()]), delta)?;
         self.count_add(&key(&["acct:", account.as_str()]), delta)?;
-        self.count_add(&key(&["ar:", account.as_str(), "/", region.as_str()]), delta)
+        self.count_add(
+            &key(&["ar:", account.as_str(), "/", region.as_str()]),
+            delta,
+        )
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
@@ -300,7 +304,12 @@ impl SqliteTx<'_> {
             return Ok(None);
         };
         let Some(vpcs) = &f.vpcs else {
-            return Ok(Some(self.count(&key(&["ar:", account.as_str(), "/", region.as_str()]))?));
+            return Ok(Some(self.count(&key(&[
+                "ar:",
+                account.as_str(),
+                "/",
+                region.as_str(),
+            ]))?));
         };
         let mut total = 0;
         let mut seen = std::collections::HashSet::new();

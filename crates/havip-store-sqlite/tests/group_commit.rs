@@ -211,8 +211,15 @@ async fn vswitch_reads_follow_changes_and_rollbacks_within_a_group() {
     let after_failed = store.write_retryable(read);
     let gone = store.write(move |tx| Ok(tx.vswitch_delete(&id)?));
     let after_delete = store.write_retryable(read);
-    let (h, p, a, f, b, g, d) =
-        tokio::join!(hold, put, after_put, failed, after_failed, gone, after_delete);
+    let (h, p, a, f, b, g, d) = tokio::join!(
+        hold,
+        put,
+        after_put,
+        failed,
+        after_failed,
+        gone,
+        after_delete
+    );
     assert_eq!(h.unwrap().as_deref(), Some("10.0.0.0/24"));
     p.unwrap();
     assert_eq!(a.unwrap().as_deref(), Some("10.0.1.0/24"));

@@ -44,5 +44,8 @@ async fn status_move_changes_only_a_row_in_the_expected_status() {
     assert!(!missing);
     let after = after.unwrap();
     assert_eq!(after.status, HavipStatus::Available);
-    assert_eq!((after.name.as_str(), after.description.as_str()), ("n", "d"));
+    assert_eq!(
+        (after.name.as_str(), after.description.as_str()),
+        ("n", "d")
+    );
 }
