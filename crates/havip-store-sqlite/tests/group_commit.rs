@@ -49,12 +49,13 @@ async fn group(retryable_first: bool) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).unwrap();
     let runs: Vec<Arc<AtomicUsize>> = (0..7).map(|_| Arc::new(AtomicUsize::new(0))).collect();
-    // The first write holds the writer so that the others queue up and commit as one group.
+    // The writer is kept busy while the others queue up, so that they commit as one group,
+    // `hold` first.
+    let busy = occupy(&store);
     let hold_runs = runs[6].clone();
     let hold_f = move |tx: &mut dyn Tx| {
         hold_runs.fetch_add(1, Ordering::SeqCst);
         tx.region_put(&region("hold"))?;
-        std::thread::sleep(Duration::from_millis(100));
         Ok(0u32)
     };
     let hold = if retryable_first {
@@ -75,7 +76,7 @@ async fn group(retryable_first: bool) {
         Err::<u32, _>(DomainError::VSwitchNotFound)
     });
     let f = store.write_retryable(put("f", false, runs[5].clone()));
-    let (h, a, b, c, d, e, f) = tokio::join!(hold, a, b, c, d, e, f);
+    let (_, h, a, b, c, d, e, f) = tokio::join!(busy, hold, a, b, c, d, e, f);
     assert_eq!(h.unwrap(), 0);
     assert_eq!(a.unwrap(), 1);
     assert!(b.is_err());
@@ -97,6 +98,23 @@ async fn group(retryable_first: bool) {
         .collect();
     ids.sort();
     assert_eq!(ids, vec!["a", "c", "f", "hold"]);
+}
+
+/// Occupies the writer for 100 ms and returns once it is busy, so that every write sent
+/// before the returned future completes queues up and commits as one group. Await the
+/// future after the others.
+fn occupy(store: &SqliteStore) -> impl std::future::Future<Output = ()> + Send + '_ {
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = busy.clone();
+    let f = store.write(move |_tx| {
+        flag.store(true, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
+    });
+    while !busy.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    async move { f.await.unwrap() }
 }
 
 fn futures_box<'a, T>(
@@ -141,18 +159,15 @@ async fn counters_follow_rollbacks_within_a_group() {
             Ok(seen)
         }
     };
-    let hold = store.write_retryable(move |tx: &mut dyn Tx| {
-        let r = insert(0, false)(tx);
-        std::thread::sleep(Duration::from_millis(100));
-        r
-    });
+    let busy = occupy(&store);
+    let hold = store.write_retryable(insert(0, false));
     let r1 = store.write_retryable(insert(1, false));
     let r2 = store.write_retryable(insert(2, true));
     let o3 = store.write(insert(3, true));
     let r4 = store.write_retryable(insert(4, false));
     let r5 = store.write_retryable(insert(5, true));
     let o6 = store.write(insert(6, false));
-    let (h, r1, r2, o3, r4, r5, o6) = tokio::join!(hold, r1, r2, o3, r4, r5, o6);
+    let (_, h, r1, r2, o3, r4, r5, o6) = tokio::join!(busy, hold, r1, r2, o3, r4, r5, o6);
     assert_eq!(h.unwrap(), 1);
     assert_eq!(r1.unwrap(), 2);
     assert!(r2.is_err() && o3.is_err() && r5.is_err());
@@ -196,11 +211,8 @@ async fn vswitch_reads_follow_changes_and_rollbacks_within_a_group() {
             .vswitch(&VSwitchId("vsw-1".into()))?
             .map(|v| v.cidr.to_string()))
     };
-    let hold = store.write_retryable(move |tx: &mut dyn Tx| {
-        let r = read(tx);
-        std::thread::sleep(Duration::from_millis(100));
-        r
-    });
+    let busy = occupy(&store);
+    let hold = store.write_retryable(read);
     let put = store.write(move |tx| Ok(tx.vswitch_put(&vsw("10.0.1.0/24"))?));
     let after_put = store.write_retryable(read);
     let failed = store.write_retryable(move |tx: &mut dyn Tx| {
@@ -211,7 +223,8 @@ async fn vswitch_reads_follow_changes_and_rollbacks_within_a_group() {
     let after_failed = store.write_retryable(read);
     let gone = store.write(move |tx| Ok(tx.vswitch_delete(&id)?));
     let after_delete = store.write_retryable(read);
-    let (h, p, a, f, b, g, d) = tokio::join!(
+    let (_, h, p, a, f, b, g, d) = tokio::join!(
+        busy,
         hold,
         put,
         after_put,
