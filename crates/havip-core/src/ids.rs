@@ -30,11 +30,36 @@ fn aliyun_region_code(region: &RegionId) -> String {
     }
 }
 
-/// A fresh HAVIP ID: Alibaba `havip-bp1…` (region code + 18), Tencent `havip-xxxxxxxx`,
-/// Baidu `havip-xxxxxxxxxxxx`.
+/// `n` base-36 digits of the milliseconds since the epoch, zero-padded (9 digits last until
+/// the year 5188).
+fn time_alnum(n: usize) -> String {
+    let mut ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let mut out = vec![b'0'; n];
+    for c in out.iter_mut().rev() {
+        *c = ALNUM[(ms % 36) as usize];
+        ms /= 36;
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// A fresh HAVIP ID: Alibaba `havip-bp…` (region code + 19), Tencent `havip-xxxxxxxx`,
+/// Baidu `havip-xxxxxxxxxxxx`. Alibaba's 19 characters are 9 of creation time then 10
+/// random (36^10 per millisecond), so new IDs sort by creation and land on the same few
+/// pages of the ID index instead of one random page each (a dirty page per Create in the
+/// write-ahead log); Tencent's and Baidu's are too short to give up randomness.
 pub fn new_havip_id(cloud: Cloud, region: &RegionId) -> HavipId {
     HavipId(match cloud {
-        Cloud::Aliyun => format!("havip-{}{}", aliyun_region_code(region), random_alnum(19)),
+        Cloud::Aliyun => {
+            let mut id = String::with_capacity(6 + 2 + 19);
+            id.push_str("havip-");
+            id.push_str(&aliyun_region_code(region));
+            id.push_str(&time_alnum(9));
+            id.push_str(&random_alnum(10));
+            id
+        }
         Cloud::Tencent => format!("havip-{}", random_alnum(8)),
         Cloud::Baidu => format!("havip-{}", random_alnum(12)),
     })
@@ -53,4 +78,24 @@ pub fn new_request_id() -> String {
         &h[16..20],
         &h[20..32]
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aliyun_ids_keep_their_shape_and_sort_by_creation_time() {
+        let region = RegionId("cn-hangzhou".into());
+        let a = new_havip_id(Cloud::Aliyun, &region).0;
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let b = new_havip_id(Cloud::Aliyun, &region).0;
+        for id in [&a, &b] {
+            assert_eq!(id.len(), "havip-bp".len() + 19, "{id}");
+            assert!(id.starts_with("havip-bp"));
+            assert!(id[6..].bytes().all(|c| ALNUM.contains(&c)), "{id}");
+        }
+        assert!(a < b, "{a} then {b}");
+        assert_ne!(a[17..], b[17..]);
+    }
 }

@@ -293,6 +293,21 @@ impl<S: Store> Store for MeteredStore<S> {
             r
         }
     }
+
+    fn write_retryable<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send
+    where
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let start = Instant::now();
+        let fut = self.inner.write_retryable(f);
+        let metrics = self.metrics.clone();
+        async move {
+            let r = fut.await;
+            metrics.store_write.observe(start.elapsed());
+            r
+        }
+    }
 }
 
 #[cfg(test)]

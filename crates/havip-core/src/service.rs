@@ -103,13 +103,78 @@ pub struct TaggedResource {
 }
 
 fn owner_havip(id: &HavipId) -> String {
-    format!("havip:{id}")
+    let mut s = String::with_capacity(6 + id.as_str().len());
+    s.push_str("havip:");
+    s.push_str(id.as_str());
+    s
 }
 pub(crate) fn owner_instance(id: &InstanceId) -> String {
     format!("instance:{id}")
 }
 pub(crate) fn owner_eni(id: &EniId) -> String {
     format!("eni:{id}")
+}
+
+/// What a mutation needs of its request, owned, so the write closure can run on the store's
+/// thread (and run again).
+struct Request {
+    idem: Option<crate::ctx::Idempotency>,
+    account: AccountId,
+    request_id: String,
+    track_tasks: bool,
+}
+
+impl Request {
+    fn of(ctx: &Ctx) -> Self {
+        Request {
+            idem: ctx.idempotency.clone(),
+            account: ctx.account.clone(),
+            request_id: ctx.request_id.clone(),
+            track_tasks: ctx.track_tasks && !ctx.request_id.is_empty(),
+        }
+    }
+
+    fn run<R, F>(&self, tx: &mut dyn Tx, f: F) -> Result<R, DomainError>
+    where
+        R: Serialize + DeserializeOwned,
+        F: FnOnce(&mut dyn Tx) -> Result<R, DomainError>,
+    {
+        let account = &self.account;
+        // Everything below touches only the caller's account: a shared backend locks just
+        // that account (store.rs, `Tx::scope_account`).
+        tx.scope_account(account)?;
+        let now = now_ms();
+        if let Some(i) = &self.idem {
+            if let Some((fp, stored)) = tx.idem_get(account, i.scope, &i.token)? {
+                if fp != i.fingerprint {
+                    return Err(DomainError::IdempotentParameterMismatch);
+                }
+                tx.idem_put(account, i.scope, &i.token, &fp, &stored, now)?;
+                let r = serde_json::from_str(&stored)
+                    .map_err(|e| DomainError::Internal(format!("idempotency record: {e}")))?;
+                return Ok(r);
+            }
+        }
+        // Operations `f` records are the request's task, pollable by its request ID
+        // (the single writer runs `f` alone, so every operation above `before` is ours).
+        let before = if self.track_tasks {
+            tx.ops_max_id()?
+        } else {
+            0
+        };
+        let r = f(tx)?;
+        if self.track_tasks {
+            for op in tx.ops_after(before)? {
+                tx.task_put(account, &self.request_id, op.id, &op.havip, now)?;
+            }
+        }
+        if let Some(i) = &self.idem {
+            let stored = serde_json::to_string(&r)
+                .map_err(|e| DomainError::Internal(format!("idempotency record: {e}")))?;
+            tx.idem_put(account, i.scope, &i.token, &i.fingerprint, &stored, now)?;
+        }
+        Ok(r)
+    }
 }
 
 struct Shared {
@@ -257,43 +322,21 @@ impl<S: Store> Core<S> {
         R: Serialize + DeserializeOwned + Send + 'static,
         F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
     {
-        let idem = ctx.idempotency.clone();
-        let account = ctx.account.clone();
-        let request_id = ctx.request_id.clone();
-        let track_tasks = ctx.track_tasks && !request_id.is_empty();
-        let recorded_op = self.store.write(move |tx| {
-            // Everything below touches only the caller's account: a shared backend locks
-            // just that account (store.rs, `Tx::scope_account`).
-            tx.scope_account(&account)?;
-            let now = now_ms();
-            if let Some(i) = &idem {
-                if let Some((fp, stored)) = tx.idem_get(&account, i.scope, &i.token)? {
-                    if fp != i.fingerprint {
-                        return Err(DomainError::IdempotentParameterMismatch);
-                    }
-                    tx.idem_put(&account, i.scope, &i.token, &fp, &stored, now)?;
-                    let r = serde_json::from_str(&stored)
-                        .map_err(|e| DomainError::Internal(format!("idempotency record: {e}")))?;
-                    return Ok(r);
-                }
-            }
-            // Operations `f` records are the request's task, pollable by its request ID
-            // (the single writer runs `f` alone, so every operation above `before` is ours).
-            let before = if track_tasks { tx.ops_max_id()? } else { 0 };
-            let r = f(tx)?;
-            if track_tasks {
-                for op in tx.ops_after(before)? {
-                    tx.task_put(&account, &request_id, op.id, &op.havip, now)?;
-                }
-            }
-            if let Some(i) = &idem {
-                let stored = serde_json::to_string(&r)
-                    .map_err(|e| DomainError::Internal(format!("idempotency record: {e}")))?;
-                tx.idem_put(&account, i.scope, &i.token, &i.fingerprint, &stored, now)?;
-            }
-            Ok(r)
-        });
-        let r = recorded_op.await?;
+        let m = Request::of(ctx);
+        let r = self.store.write(move |tx| m.run(tx, f)).await?;
+        self.shared.wake.notify_one();
+        Ok(r)
+    }
+
+    /// [`Core::mutate`] for an `f` the store may run again (see [`Store::write_retryable`]):
+    /// `f` must depend on nothing but the transaction and what it captures.
+    async fn mutate_retryable<R, F>(&self, ctx: &Ctx, f: F) -> Result<R, DomainError>
+    where
+        R: Serialize + DeserializeOwned + Send + 'static,
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+    {
+        let m = Request::of(ctx);
+        let r = self.store.write_retryable(move |tx| m.run(tx, &f)).await?;
         self.shared.wake.notify_one();
         Ok(r)
     }
@@ -304,8 +347,10 @@ impl<S: Store> Core<S> {
     pub async fn havip_create(&self, ctx: &Ctx, req: CreateHavip) -> Result<Created, DomainError> {
         let ctx2 = ctx.clone();
         let this = self.clone();
-        self.mutate(ctx, move |tx| this.havip_create_tx(tx, &ctx2, req, false))
-            .await
+        self.mutate_retryable(ctx, move |tx| {
+            this.havip_create_tx(tx, &ctx2, req.clone(), false)
+        })
+        .await
     }
 
     /// Creates an HAVIP that is Available when the call returns, for clouds whose creation
@@ -331,8 +376,8 @@ impl<S: Store> Core<S> {
     ) -> Result<Created, DomainError> {
         let ctx2 = ctx.clone();
         let this = self.clone();
-        self.mutate(ctx, move |tx| {
-            let c = this.havip_create_tx(tx, &ctx2, req, true)?;
+        self.mutate_retryable(ctx, move |tx| {
+            let c = this.havip_create_tx(tx, &ctx2, req.clone(), true)?;
             this.havip_associate_tx(tx, &ctx2, &c.id, &targets, scope)?;
             Ok(c)
         })
@@ -984,11 +1029,10 @@ impl<S: Store> Core<S> {
     /// returns how many completed.
     pub async fn operations_run_due(&self, now_ms: i64, limit: u32) -> Result<usize, DomainError> {
         self.store
-            .write(move |tx| {
-                let due = tx.ops_due(now_ms, limit)?;
+            .write_retryable(move |tx| {
+                let due = tx.ops_take_due(now_ms, limit)?;
                 for op in &due {
                     complete_operation(tx, op)?;
-                    tx.op_delete(op.id)?;
                 }
                 Ok(due.len())
             })
@@ -1174,16 +1218,16 @@ fn resolve_target(
 /// Applies the effect of one operation. Idempotent against a store that already reflects it:
 /// a missing HAVIP, member or EIP means there is nothing left to do.
 fn complete_operation(tx: &mut dyn Tx, op: &Operation) -> Result<(), DomainError> {
+    if op.kind == OpKind::Create {
+        let to = lifecycle::complete(HavipStatus::Creating, 0).unwrap_or(HavipStatus::Available);
+        tx.havip_status_move(&op.havip, HavipStatus::Creating, to)?;
+        return Ok(());
+    }
     let Some(mut h) = tx.havip(&op.havip)? else {
         return Ok(());
     };
     match op.kind {
-        OpKind::Create => {
-            if h.status == HavipStatus::Creating {
-                h.status = HavipStatus::Available;
-                tx.havip_update(&h)?;
-            }
-        }
+        OpKind::Create => {}
         OpKind::Associate | OpKind::Unassociate => {
             let target = op.target.clone().unwrap_or_default();
             let members = tx.members_of(std::slice::from_ref(&h.id))?;

@@ -210,6 +210,24 @@ pub trait Tx {
     fn havip_insert(&mut self, h: &Havip) -> StoreResult<()>;
     /// Updates an HAVIP row.
     fn havip_update(&mut self, h: &Havip) -> StoreResult<()>;
+    /// Moves HAVIP `id` from status `from` to `to`; whether it was in `from` (a missing HAVIP
+    /// was not). The default reads the row and writes it back; a backend can do it in one
+    /// statement (the worker completes every Create this way).
+    fn havip_status_move(
+        &mut self,
+        id: &HavipId,
+        from: HavipStatus,
+        to: HavipStatus,
+    ) -> StoreResult<bool> {
+        match self.havip(id)? {
+            Some(mut h) if h.status == from => {
+                h.status = to;
+                self.havip_update(&h)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
     /// Deletes an HAVIP with its members and tags.
     fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()>;
     /// HAVIPs in a VPC.
@@ -240,6 +258,15 @@ pub trait Tx {
     fn op_delete(&mut self, id: i64) -> StoreResult<()>;
     /// Operations due at `now_ms`, oldest first.
     fn ops_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>>;
+    /// [`Tx::ops_due`], deleting the operations it returns (the caller completes them in
+    /// the same transaction). The default deletes them one by one.
+    fn ops_take_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>> {
+        let due = self.ops_due(now_ms, limit)?;
+        for op in &due {
+            self.op_delete(op.id)?;
+        }
+        Ok(due)
+    }
     /// Every pending operation.
     fn ops(&mut self) -> StoreResult<Vec<Operation>>;
     /// Makes pending operations (of one HAVIP, or all) due at `due_ms`; returns how many.
@@ -331,4 +358,17 @@ pub trait Store: Send + Sync + 'static {
     where
         F: FnOnce(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
         R: Send + 'static;
+
+    /// [`Store::write`] for an `f` that may run more than once: the backend may roll back a
+    /// run (its writes and nothing else) and run `f` again; only the last run's writes are
+    /// committed and only its result is returned. A batching backend uses this to guard a
+    /// whole group of such writes with one savepoint instead of one each (SQLite copies every
+    /// page a savepoint touches). The default runs `f` once, as [`Store::write`].
+    fn write_retryable<R, F>(&self, f: F) -> impl Future<Output = Result<R, DomainError>> + Send
+    where
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static,
+    {
+        self.write(f)
+    }
 }

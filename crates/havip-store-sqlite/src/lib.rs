@@ -3,11 +3,21 @@
 //! Concurrency essay. SQLite allows one writer at a time, so the store owns exactly one write
 //! connection, on a dedicated thread. Requests send their closures to it; the thread takes
 //! every closure that is waiting (up to [`MAX_GROUP`]), opens one transaction, runs each
-//! closure inside its own SAVEPOINT (a failing closure rolls back to its savepoint and leaves
-//! no trace), commits once, and only then answers each caller. One fsync thus makes a whole
+//! closure inside a SAVEPOINT (a failing closure rolls back to its savepoint and leaves no
+//! trace), commits once, and only then answers each caller. One fsync thus makes a whole
 //! group durable (group commit), and no caller hears "done" before its write is on disk.
 //! Closures run one after another, so each sees the effects of the ones before it: the serial
 //! order is the order on the thread.
+//!
+//! A savepoint is not free: SQLite copies each page to its sub-journal the first time a write
+//! touches it under the savepoint, about ten pages for a Create. Closures that may run again
+//! ([`Store::write_retryable`]) therefore share one savepoint per run of consecutive such
+//! closures, and a run that starts the transaction needs none: the transaction is its
+//! savepoint. One that fails without having written anything needs no undo. One that fails
+//! after writing (rare: the checks come before the writes) rolls the whole run back (to its
+//! savepoint, or the whole transaction, then begun again), and the run is replayed closure by
+//! closure, each in its own savepoint as a run-once closure is: the earlier closures' first
+//! results are discarded unseen, and the serial order still holds.
 //!
 //! Reads go to a fixed pool of [`READERS`] threads, each with its own connection, each read in
 //! its own deferred transaction (a consistent WAL snapshot). A fixed pool keeps the number of
@@ -21,12 +31,14 @@ mod schema;
 mod tx;
 
 pub use schema::MIGRATIONS;
+use tx::GroupCache;
 pub use tx::SqliteTx;
 
 use havip_core::error::DomainError;
 use havip_core::store::{Store, StoreError, Tx};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,8 +60,51 @@ const WRITER_CACHE_KIB: i64 = 64 * 1024;
 const READER_CACHE_KIB: i64 = 16 * 1024;
 
 type Finish = Box<dyn FnOnce(Option<DomainError>) + Send>;
-type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> (bool, Finish) + Send>;
+type OnceJob = Box<dyn FnOnce(&mut SqliteTx<'_>) -> (bool, Finish) + Send>;
 type ReadJob = Box<dyn FnOnce(&mut SqliteTx<'_>) + Send>;
+
+/// A write closure that may run more than once; it keeps its last result until `finish`.
+trait Retry: Send {
+    /// Runs the closure; whether it succeeded.
+    fn run(&mut self, t: &mut SqliteTx<'_>) -> bool;
+    /// Answers the caller with the last run's result (or the commit's failure).
+    fn finish(self: Box<Self>, commit_err: Option<DomainError>);
+}
+
+struct RetryJob<R, F> {
+    f: F,
+    last: Option<Result<R, DomainError>>,
+    send: oneshot::Sender<Result<R, DomainError>>,
+}
+
+impl<R, F> Retry for RetryJob<R, F>
+where
+    F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send,
+    R: Send,
+{
+    fn run(&mut self, t: &mut SqliteTx<'_>) -> bool {
+        let r = catch_unwind(AssertUnwindSafe(|| (self.f)(t)))
+            .unwrap_or_else(|_| Err(DomainError::Internal("panic in a write transaction".into())));
+        let ok = r.is_ok();
+        self.last = Some(r);
+        ok
+    }
+
+    fn finish(self: Box<Self>, commit_err: Option<DomainError>) {
+        let r = self
+            .last
+            .unwrap_or_else(|| Err(DomainError::Internal("write closure never ran".into())));
+        let _ = self.send.send(match (r, commit_err) {
+            (Ok(_), Some(e)) => Err(e),
+            (r, _) => r,
+        });
+    }
+}
+
+enum Job {
+    Once(OnceJob),
+    Retry(Box<dyn Retry>),
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -165,7 +220,10 @@ fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
         {
             tracing::error!(error = %e, "sqlite read transaction could not begin");
         }
-        job(&mut SqliteTx { conn: &conn });
+        job(&mut SqliteTx {
+            conn: &conn,
+            counters: None,
+        });
         if let Err(e) = conn
             .prepare_cached("COMMIT")
             .and_then(|mut st| st.execute([]))
@@ -185,7 +243,140 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// The write connection and its pending counter changes, kept in step with savepoints.
+struct Writer<'a> {
+    conn: &'a Connection,
+    counters: &'a RefCell<GroupCache>,
+}
+
+impl Writer<'_> {
+    fn tx(&self) -> SqliteTx<'_> {
+        SqliteTx {
+            conn: self.conn,
+            counters: Some(self.counters),
+        }
+    }
+
+    /// What a job has written so far (rows, and counters not yet written).
+    fn changes(&self) -> (u64, u64) {
+        (self.conn.total_changes(), self.counters.borrow().changes)
+    }
+
+    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
+        exec_cached(self.conn, sql)
+    }
+
+    /// Opens a savepoint (`SAVEPOINT job`), the counters written first so that a rollback to
+    /// it undoes only what is still pending.
+    fn savepoint(&self, sql: &str) -> rusqlite::Result<()> {
+        self.counters.borrow_mut().flush(self.conn)?;
+        self.exec(sql)
+    }
+
+    /// Rolls back (`ROLLBACK TO job`, `ROLLBACK`) with the pending counters.
+    fn rollback(&self, sql: &str) -> rusqlite::Result<()> {
+        self.counters.borrow_mut().discard();
+        self.exec(sql)
+    }
+
+    /// Runs one closure in its own savepoint; its answer is pushed to `finishes`.
+    fn run_once(&self, job: OnceJob, finishes: &mut Vec<Finish>) -> rusqlite::Result<()> {
+        self.savepoint("SAVEPOINT job")?;
+        let (ok, finish) = job(&mut self.tx());
+        finishes.push(finish);
+        if !ok {
+            self.rollback("ROLLBACK TO job")?;
+        }
+        self.exec("RELEASE job")
+    }
+
+    /// Runs a retryable closure (again) in its own savepoint.
+    fn rerun_alone(&self, job: &mut dyn Retry) -> rusqlite::Result<()> {
+        self.savepoint("SAVEPOINT job")?;
+        if !job.run(&mut self.tx()) {
+            self.rollback("ROLLBACK TO job")?;
+        }
+        self.exec("RELEASE job")
+    }
+
+    /// Runs one group in one transaction and commits it; answers go to `finishes` (run-once
+    /// closures) and `retries` (the others), to be sent after.
+    fn run_group(
+        &self,
+        group: Vec<Job>,
+        finishes: &mut Vec<Finish>,
+        retries: &mut Vec<Box<dyn Retry>>,
+    ) -> rusqlite::Result<()> {
+        self.exec("BEGIN IMMEDIATE")?;
+        // The current run of retryable closures: where it starts in `retries`, and whether
+        // it starts the transaction (then the transaction itself is its savepoint, and no
+        // page is copied to a sub-journal). Otherwise the savepoint `run` is open while this
+        // is `Some`.
+        let mut run: Option<(usize, bool)> = None;
+        for job in group {
+            match job {
+                Job::Once(job) => {
+                    if let Some((_, anchored)) = run.take() {
+                        if !anchored {
+                            self.exec("RELEASE run")?;
+                        }
+                    }
+                    self.run_once(job, finishes)?;
+                }
+                Job::Retry(mut job) => {
+                    let (from, anchored) = match run {
+                        Some(r) => r,
+                        None => {
+                            let anchored = finishes.is_empty() && retries.is_empty();
+                            if !anchored {
+                                self.savepoint("SAVEPOINT run")?;
+                            }
+                            run = Some((retries.len(), anchored));
+                            (retries.len(), anchored)
+                        }
+                    };
+                    let before = self.changes();
+                    let ok = job.run(&mut self.tx());
+                    let wrote = self.changes() != before;
+                    retries.push(job);
+                    if ok || !wrote {
+                        continue;
+                    }
+                    // A failure that left writes behind: undo the run and replay it one
+                    // closure at a time, each in its own savepoint, this one included.
+                    if anchored {
+                        self.rollback("ROLLBACK")?;
+                        self.exec("BEGIN IMMEDIATE")?;
+                    } else {
+                        self.rollback("ROLLBACK TO run")?;
+                        self.exec("RELEASE run")?;
+                    }
+                    run = None;
+                    for j in &mut retries[from..] {
+                        self.rerun_alone(j.as_mut())?;
+                    }
+                }
+            }
+        }
+        if let Some((_, false)) = run {
+            self.exec("RELEASE run")?;
+        }
+        self.counters.borrow_mut().flush(self.conn)?;
+        self.exec("COMMIT")
+    }
+}
+
+fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+    let counters = RefCell::new(GroupCache::default());
+    let w = Writer {
+        conn: &conn,
+        counters: &counters,
+    };
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -194,21 +385,16 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
                 Err(_) => break,
             }
         }
-        let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
-        let outcome = (|| -> rusqlite::Result<()> {
-            let txn = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            for job in group.drain(..) {
-                txn.prepare_cached("SAVEPOINT job")?.execute([])?;
-                let mut t = SqliteTx { conn: &txn };
-                let (ok, finish) = job(&mut t);
-                if !ok {
-                    txn.prepare_cached("ROLLBACK TO job")?.execute([])?;
-                }
-                txn.prepare_cached("RELEASE job")?.execute([])?;
-                finishes.push(finish);
+        let mut finishes: Vec<Finish> = Vec::new();
+        let mut retries: Vec<Box<dyn Retry>> = Vec::new();
+        let outcome = w.run_group(group, &mut finishes, &mut retries);
+        if outcome.is_err() && !conn.is_autocommit() {
+            if let Err(e) = exec_cached(&conn, "ROLLBACK") {
+                tracing::error!(error = %e, "sqlite rollback after a failed group failed");
             }
-            txn.commit()
-        })();
+        }
+        // The values read are good for one transaction only.
+        counters.borrow_mut().discard();
         let err = outcome.err().map(|e| {
             tracing::error!(error = %e, "sqlite group commit failed");
             backend(e)
@@ -217,6 +403,9 @@ fn writer_loop(mut conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<
         generation.fetch_add(1, Ordering::AcqRel);
         for f in finishes {
             f(err.clone());
+        }
+        for r in retries {
+            r.finish(err.clone());
         }
     }
 }
@@ -259,7 +448,7 @@ impl Store for SqliteStore {
         R: Send + 'static,
     {
         let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
-        let job: Job = Box::new(move |t: &mut SqliteTx<'_>| {
+        let job: OnceJob = Box::new(move |t: &mut SqliteTx<'_>| {
             let r = catch_unwind(AssertUnwindSafe(|| f(t))).unwrap_or_else(|_| {
                 Err(DomainError::Internal("panic in a write transaction".into()))
             });
@@ -272,6 +461,34 @@ impl Store for SqliteStore {
             });
             (ok, finish)
         });
+        self.submit(Job::Once(job), recv)
+    }
+
+    fn write_retryable<R, F>(
+        &self,
+        f: F,
+    ) -> impl std::future::Future<Output = Result<R, DomainError>> + Send
+    where
+        F: Fn(&mut dyn Tx) -> Result<R, DomainError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (send, recv) = oneshot::channel::<Result<R, DomainError>>();
+        let job = Job::Retry(Box::new(RetryJob {
+            f,
+            last: None,
+            send,
+        }));
+        self.submit(job, recv)
+    }
+}
+
+impl SqliteStore {
+    /// Queues `job` for the writer; the future is its answer.
+    fn submit<R: Send + 'static>(
+        &self,
+        job: Job,
+        recv: oneshot::Receiver<Result<R, DomainError>>,
+    ) -> impl std::future::Future<Output = Result<R, DomainError>> + Send {
         let sent = self
             .writer
             .lock()

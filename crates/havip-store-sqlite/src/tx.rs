@@ -5,12 +5,65 @@ use havip_core::store::{HavipFilter, StoreError, StoreResult, Tx};
 use havip_core::types::*;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 /// A transaction's view of the database.
 pub struct SqliteTx<'a> {
     pub(crate) conn: &'a Connection,
+    /// The writer's cache for the group it commits (`None` on read connections).
+    pub(crate) counters: Option<&'a RefCell<GroupCache>>,
+}
+
+const COUNTER_UPSERT: &str =
+    "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2";
+
+/// What the writer keeps within one group commit: counter changes, counter values and
+/// vSwitches read (every Create reads its vSwitch; only this connection writes them, and
+/// vswitch_put/vswitch_delete forget the one they change).
+///
+/// The counters within one group commit. A Create bumps four counters (the
+/// vSwitch's addresses; the VPC's, the account's and the account/region's HAVIPs), each an
+/// upsert on the same few rows; summed here and written once per counter per group, they
+/// cost a statement per counter per group rather than per Create. Values read are kept for
+/// the group (only this connection writes counters).
+///
+/// The writer keeps the deltas in step with its savepoints: it [`GroupCache::flush`]es them
+/// before it opens a savepoint and before it commits, so that whatever a rollback undoes
+/// is exactly what is still here, and [`GroupCache::discard`]s them on every rollback.
+#[derive(Default)]
+pub(crate) struct GroupCache {
+    read: HashMap<String, i64>,
+    delta: HashMap<String, i64>,
+    vswitches: HashMap<String, Option<VSwitch>>,
+    /// Bumped on every change, so the writer can tell a job that changed only counters.
+    pub(crate) changes: u64,
+}
+
+impl GroupCache {
+    /// Writes the pending deltas.
+    pub(crate) fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        for (name, d) in self.delta.drain() {
+            if d == 0 {
+                continue;
+            }
+            conn.prepare_cached(COUNTER_UPSERT)?
+                .execute(params![name, d])?;
+            if let Some(n) = self.read.get_mut(&name) {
+                *n += d;
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the pending deltas (their writes were rolled back) and the values read.
+    pub(crate) fn discard(&mut self) {
+        self.delta.clear();
+        self.read.clear();
+        self.vswitches.clear();
+    }
 }
 
 /// An access key's policy as stored (JSON text; NULL = full access).
@@ -156,6 +209,15 @@ fn vpc_row(r: &Row) -> rusqlite::Result<Vpc> {
     })
 }
 
+/// A counter's name from its parts (`format!` costs more, on the writer's every Create).
+fn key(parts: &[&str]) -> String {
+    let mut k = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    for p in parts {
+        k.push_str(p);
+    }
+    k
+}
+
 fn in_list(col: &str, n: usize) -> String {
     if n == 0 {
         "0".to_string()
@@ -165,14 +227,42 @@ fn in_list(col: &str, n: usize) -> String {
 }
 
 impl SqliteTx<'_> {
-    fn count(&self, name: &str) -> StoreResult<u64> {
+    fn forget_vswitch(&self, id: &VSwitchId) {
+        if let Some(c) = self.counters {
+            c.borrow_mut().vswitches.remove(id.as_str());
+        }
+    }
+
+    fn count_stored(&self, name: &str) -> StoreResult<i64> {
         let n = self.one("SELECT n FROM counters WHERE name = ?", [name], |r| {
             r.get::<_, i64>(0)
         })?;
-        Ok(n.unwrap_or(0).max(0) as u64)
+        Ok(n.unwrap_or(0))
     }
 
-    /// The three HAVIP counters (VPC, account, account/region) in one statement.
+    fn count(&self, name: &str) -> StoreResult<u64> {
+        let n = match self.counters {
+            None => self.count_stored(name)?,
+            Some(c) => {
+                let known = c.borrow().read.get(name).copied();
+                let stored = match known {
+                    Some(n) => n,
+                    None => {
+                        let n = self.count_stored(name)?;
+                        c.borrow_mut().read.insert(name.to_string(), n);
+                        n
+                    }
+                };
+                stored + c.borrow().delta.get(name).copied().unwrap_or(0)
+            }
+        };
+        Ok(n.max(0) as u64)
+    }
+
+    /// The three HAVIP counters (VPC, account, account/region). One single-row upsert each:
+    /// a multi-row VALUES would be a multi-row write that can abort, which SQLite guards
+    /// with a statement journal, and releasing that journal inside the writer's savepoint
+    /// walks the whole sub-journal (quadratic in a group of creates).
     fn havip_counts_add(
         &self,
         vpc: &VpcId,
@@ -180,24 +270,30 @@ impl SqliteTx<'_> {
         region: &RegionId,
         delta: i64,
     ) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO counters (name, n) VALUES (?1, ?4), (?2, ?4), (?3, ?4)
-             ON CONFLICT(name) DO UPDATE SET n = n + excluded.n",
-            params![
-                format!("vpc:{vpc}"),
-                format!("acct:{account}"),
-                format!("ar:{account}/{region}"),
-                delta
-            ],
-        )?;
-        Ok(())
+        self.count_add(&key(&["vpc:", vpc.as_str()]), delta)?;
+        self.count_add(&key(&["acct:", account.as_str()]), delta)?;
+        self.count_add(
+            &key(&["ar:", account.as_str(), "/", region.as_str()]),
+            delta,
+        )
     }
 
     fn count_add(&self, name: &str, delta: i64) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO counters (name, n) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET n = n + ?2",
-            params![name, delta],
-        )?;
+        match self.counters {
+            None => {
+                self.exec(COUNTER_UPSERT, params![name, delta])?;
+            }
+            Some(c) => {
+                let mut c = c.borrow_mut();
+                c.changes += 1;
+                match c.delta.get_mut(name) {
+                    Some(d) => *d += delta,
+                    None => {
+                        c.delta.insert(name.to_string(), delta);
+                    }
+                }
+            }
+        }
         Ok(())
     }
 
@@ -208,7 +304,12 @@ impl SqliteTx<'_> {
             return Ok(None);
         };
         let Some(vpcs) = &f.vpcs else {
-            return Ok(Some(self.count(&format!("ar:{account}/{region}"))?));
+            return Ok(Some(self.count(&key(&[
+                "ar:",
+                account.as_str(),
+                "/",
+                region.as_str(),
+            ]))?));
         };
         let mut total = 0;
         let mut seen = std::collections::HashSet::new();
@@ -222,7 +323,7 @@ impl SqliteTx<'_> {
                 |_| Ok(()),
             )?;
             if owned.is_some() {
-                total += self.count(&format!("vpc:{v}"))?;
+                total += self.count(&key(&["vpc:", v.as_str()]))?;
             }
         }
         Ok(Some(total))
@@ -462,11 +563,22 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn vswitch(&mut self, id: &VSwitchId) -> StoreResult<Option<VSwitch>> {
-        self.one(
+        if let Some(c) = self.counters {
+            if let Some(v) = c.borrow().vswitches.get(id.as_str()) {
+                return Ok(v.clone());
+            }
+        }
+        let v = self.one(
             "SELECT id, vpc, account, region, zone, cidr FROM vswitches WHERE id = ?",
             [id.as_str()],
             vswitch_row,
-        )
+        )?;
+        if let Some(c) = self.counters {
+            c.borrow_mut()
+                .vswitches
+                .insert(id.as_str().to_string(), v.clone());
+        }
+        Ok(v)
     }
     fn vswitches(&mut self) -> StoreResult<Vec<VSwitch>> {
         self.many(
@@ -481,10 +593,12 @@ impl Tx for SqliteTx<'_> {
              ON CONFLICT(id) DO UPDATE SET vpc = ?2, account = ?3, region = ?4, zone = ?5, cidr = ?6",
             params![v.id.as_str(), v.vpc.as_str(), v.account.as_str(), v.region.as_str(), v.zone, v.cidr.to_string()],
         )?;
+        self.forget_vswitch(&v.id);
         Ok(())
     }
     fn vswitch_delete(&mut self, id: &VSwitchId) -> StoreResult<()> {
         self.exec("DELETE FROM vswitches WHERE id = ?", [id.as_str()])?;
+        self.forget_vswitch(id);
         Ok(())
     }
     fn instance(&mut self, id: &InstanceId) -> StoreResult<Option<Instance>> {
@@ -610,7 +724,7 @@ impl Tx for SqliteTx<'_> {
             params![vswitch.as_str(), ip as i64, owner],
         )?;
         if n == 1 {
-            self.count_add(&format!("vsw:{vswitch}"), 1)?;
+            self.count_add(&key(&["vsw:", vswitch.as_str()]), 1)?;
         }
         Ok(n == 1)
     }
@@ -620,12 +734,12 @@ impl Tx for SqliteTx<'_> {
             params![vswitch.as_str(), ip as i64, owner],
         )?;
         if n == 1 {
-            self.count_add(&format!("vsw:{vswitch}"), -1)?;
+            self.count_add(&key(&["vsw:", vswitch.as_str()]), -1)?;
         }
         Ok(())
     }
     fn ip_count(&mut self, vswitch: &VSwitchId) -> StoreResult<u64> {
-        self.count(&format!("vsw:{vswitch}"))
+        self.count(&key(&["vsw:", vswitch.as_str()]))
     }
     fn ip_used_from(
         &mut self,
@@ -679,6 +793,18 @@ impl Tx for SqliteTx<'_> {
         )?;
         Ok(())
     }
+    fn havip_status_move(
+        &mut self,
+        id: &HavipId,
+        from: HavipStatus,
+        to: HavipStatus,
+    ) -> StoreResult<bool> {
+        let n = self.exec(
+            "UPDATE havips SET status = ?3 WHERE id = ?1 AND status = ?2",
+            params![id.as_str(), from.as_str(), to.as_str()],
+        )?;
+        Ok(n == 1)
+    }
     fn havip_delete(&mut self, id: &HavipId) -> StoreResult<()> {
         let Some((vpc, account, region)) = self.one(
             "SELECT vpc, account, region FROM havips WHERE id = ?",
@@ -701,10 +827,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn havip_count_in_vpc(&mut self, vpc: &VpcId) -> StoreResult<u64> {
-        self.count(&format!("vpc:{vpc}"))
+        self.count(&key(&["vpc:", vpc.as_str()]))
     }
     fn havip_count_in_account(&mut self, account: &AccountId) -> StoreResult<u64> {
-        self.count(&format!("acct:{account}"))
+        self.count(&key(&["acct:", account.as_str()]))
     }
     fn havip_query(&mut self, f: &HavipFilter) -> StoreResult<(u64, Vec<Havip>)> {
         let mut wh: Vec<String> = Vec::new();
@@ -909,6 +1035,18 @@ impl Tx for SqliteTx<'_> {
             params![now_ms, limit as i64],
             op_row,
         )
+    }
+    fn ops_take_due(&mut self, now_ms: i64, limit: u32) -> StoreResult<Vec<Operation>> {
+        // One statement for the batch; RETURNING promises no order, so sort as ops_due does.
+        let mut due = self.many(
+            "DELETE FROM operations WHERE id IN (SELECT id FROM operations
+               WHERE due_at_ms IS NOT NULL AND due_at_ms <= ? ORDER BY due_at_ms, id LIMIT ?)
+             RETURNING id, kind, havip, target, due_at_ms, created_at_ms",
+            params![now_ms, limit as i64],
+            op_row,
+        )?;
+        due.sort_by_key(|op| (op.due_at_ms, op.id));
+        Ok(due)
     }
     fn ops(&mut self) -> StoreResult<Vec<Operation>> {
         self.many(
