@@ -27,11 +27,14 @@
 //! byte order equals code-point order, which is what the SDKs' sorts produce.
 
 use base64::Engine as _;
-use havip_api::crypto::{hmac_sha256, parse_authorization_fields, split_signed_headers};
+use havip_api::crypto::{hex32, hmac_sha256, parse_authorization_fields, split_signed_headers};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
+use sha2::Sha256;
 
-pub use havip_api::crypto::{constant_time_eq, pct_encode, sha256_hex};
+pub use havip_api::crypto::{
+    constant_time_eq, pct_encode, pct_encode_into, sha256_hex, sha256_hex_array,
+};
 
 /// The V3 algorithm name, as it opens the `Authorization` header and the string to sign.
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -40,16 +43,23 @@ pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
 pub const EMPTY_PAYLOAD_SHA256: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-/// Sorts `(name, value)` pairs by name, then value, and joins them as
-/// `pct(name)=pct(value)` with `&`.
-fn sorted_encoded_pairs<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -> String {
-    let mut sorted: Vec<&(String, String)> = pairs.collect();
-    sorted.sort();
-    sorted
-        .iter()
-        .map(|(name, value)| format!("{}={}", pct_encode(name), pct_encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
+/// Sorts `(name, value)` pairs by name, then value, and appends them to `out` as
+/// `pct(name)=pct(value)` joined with `&`.
+fn push_sorted_encoded_pairs<'a, K, V>(out: &mut String, pairs: impl Iterator<Item = &'a (K, V)>)
+where
+    K: AsRef<str> + 'a,
+    V: AsRef<str> + 'a,
+{
+    let mut sorted: Vec<(&str, &str)> = pairs.map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+    sorted.sort_unstable();
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        pct_encode_into(out, name);
+        out.push('=');
+        pct_encode_into(out, value);
+    }
 }
 
 /// V2 `CanonicalizedQueryString`: every parameter except `Signature`, sorted, as
@@ -58,7 +68,12 @@ fn sorted_encoded_pairs<'a>(pairs: impl Iterator<Item = &'a (String, String)>) -
 /// `params` are the decoded (name, value) pairs from the query and the form body; empty
 /// values are kept (`SignatureType=`).
 pub fn rpc_v2_canonicalized_query(params: &[(String, String)]) -> String {
-    sorted_encoded_pairs(params.iter().filter(|(name, _)| name != "Signature"))
+    let mut out = String::with_capacity(params.len() * 32);
+    push_sorted_encoded_pairs(
+        &mut out,
+        params.iter().filter(|(name, _)| name != "Signature"),
+    );
+    out
 }
 
 /// V2 (HMAC-SHA1) string to sign. `params` are the decoded (name, value) pairs from the query and form body, WITHOUT `Signature`.
@@ -66,11 +81,14 @@ pub fn rpc_v2_canonicalized_query(params: &[(String, String)]) -> String {
 /// A `Signature` pair, if passed anyway, is ignored. The result is
 /// `METHOD + "&%2F&" + pct(CanonicalizedQueryString)`.
 pub fn rpc_v2_string_to_sign(method: &str, params: &[(String, String)]) -> String {
-    format!(
-        "{method}&{}&{}",
-        pct_encode("/"),
-        pct_encode(&rpc_v2_canonicalized_query(params))
-    )
+    let query = rpc_v2_canonicalized_query(params);
+    let mut out = String::with_capacity(method.len() + 5 + query.len() * 5 / 4);
+    out.push_str(method);
+    out.push('&');
+    pct_encode_into(&mut out, "/");
+    out.push('&');
+    pct_encode_into(&mut out, &query);
+    out
 }
 
 /// base64(HMAC-SHA1(secret + "&", sts))
@@ -113,27 +131,61 @@ pub fn parse_acs3_authorization(value: &str) -> Option<Acs3Authorization> {
 
 /// V3 `CanonicalQueryString`: the decoded query pairs sorted and joined as
 /// `pct(name)=pct(value)` with `&` (`name=` for an empty value).
-pub fn acs3_canonical_query(query: &[(String, String)]) -> String {
-    sorted_encoded_pairs(query.iter())
+pub fn acs3_canonical_query<K: AsRef<str>, V: AsRef<str>>(query: &[(K, V)]) -> String {
+    let mut out = String::with_capacity(query.len() * 32);
+    push_sorted_encoded_pairs(&mut out, query.iter());
+    out
+}
+
+/// Appends the V3 `CanonicalHeaders` (see [`acs3_canonical_headers`]) to `out`.
+fn push_canonical_headers<K, V, S>(out: &mut String, headers: &[(K, V)], signed_headers: &[S])
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+    S: AsRef<str>,
+{
+    for name in signed_headers {
+        let name = name.as_ref();
+        out.push_str(name);
+        out.push(':');
+        let mut received = headers
+            .iter()
+            .filter(|(received, _)| received.as_ref().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_ref().trim());
+        // Nearly always one value: no list to sort then.
+        if let Some(first) = received.next() {
+            match received.next() {
+                None => out.push_str(first),
+                Some(second) => {
+                    let mut values: Vec<&str> = vec![first, second];
+                    values.extend(received);
+                    values.sort_unstable();
+                    for (i, v) in values.into_iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(v);
+                    }
+                }
+            }
+        }
+        out.push('\n');
+    }
 }
 
 /// V3 `CanonicalHeaders`: one `name:value\n` line per signed header, in the listed order.
 ///
 /// `value` is every received value of that header (matched case-insensitively), trimmed,
 /// sorted and joined with `,`; a signed header that was not received gives `name:\n`.
-pub fn acs3_canonical_headers(headers: &[(String, String)], signed_headers: &[String]) -> String {
-    signed_headers
-        .iter()
-        .map(|name| {
-            let mut values: Vec<&str> = headers
-                .iter()
-                .filter(|(received, _)| received.eq_ignore_ascii_case(name))
-                .map(|(_, value)| value.trim())
-                .collect();
-            values.sort_unstable();
-            format!("{name}:{}\n", values.join(","))
-        })
-        .collect()
+pub fn acs3_canonical_headers<K, V, S>(headers: &[(K, V)], signed_headers: &[S]) -> String
+where
+    K: AsRef<str>,
+    V: AsRef<str>,
+    S: AsRef<str>,
+{
+    let mut out = String::with_capacity(signed_headers.len() * 48);
+    push_canonical_headers(&mut out, headers, signed_headers);
+    out
 }
 
 /// `headers`: every received header as (lower-case name, value), duplicates kept.
@@ -143,34 +195,72 @@ pub fn acs3_canonical_headers(headers: &[(String, String)], signed_headers: &[St
 /// `path` is the request path as received (`/` when empty), `query` the decoded query pairs,
 /// `signed_headers` the list from the `Authorization` header and `payload_hash_hex` the hex
 /// SHA-256 of the body (the value of `x-acs-content-sha256`, once checked against the body).
-pub fn acs3_canonical_request(
+/// It is written into one buffer: it is built for every signed request, on both ends.
+pub fn acs3_canonical_request<QK, QV, HK, HV, S>(
     method: &str,
     path: &str,
-    query: &[(String, String)],
-    headers: &[(String, String)],
-    signed_headers: &[String],
+    query: &[(QK, QV)],
+    headers: &[(HK, HV)],
+    signed_headers: &[S],
     payload_hash_hex: &str,
-) -> String {
+) -> String
+where
+    QK: AsRef<str>,
+    QV: AsRef<str>,
+    HK: AsRef<str>,
+    HV: AsRef<str>,
+    S: AsRef<str>,
+{
     let uri = if path.is_empty() { "/" } else { path };
-    format!(
-        "{method}\n{uri}\n{}\n{}\n{}\n{payload_hash_hex}",
-        acs3_canonical_query(query),
-        acs3_canonical_headers(headers, signed_headers),
-        signed_headers.join(";"),
-    )
+    let mut out = String::with_capacity(
+        160 + method.len() + uri.len() + query.len() * 40 + signed_headers.len() * 64,
+    );
+    out.push_str(method);
+    out.push('\n');
+    out.push_str(uri);
+    out.push('\n');
+    push_sorted_encoded_pairs(&mut out, query.iter());
+    out.push('\n');
+    push_canonical_headers(&mut out, headers, signed_headers);
+    out.push('\n');
+    for (i, name) in signed_headers.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(name.as_ref());
+    }
+    out.push('\n');
+    out.push_str(payload_hash_hex);
+    out
 }
 
 /// V3 string to sign: `ACS3-HMAC-SHA256\n` + hex(SHA-256(canonical request)).
 pub fn acs3_string_to_sign(canonical_request: &str) -> String {
-    format!(
-        "{ACS3_ALGORITHM}\n{}",
-        sha256_hex(canonical_request.as_bytes())
-    )
+    let digest = sha256_hex_array(canonical_request.as_bytes());
+    let mut out = String::with_capacity(ACS3_ALGORITHM.len() + 1 + digest.len());
+    out.push_str(ACS3_ALGORITHM);
+    out.push('\n');
+    out.extend(digest.iter().map(|&b| char::from(b)));
+    out
 }
 
 /// hex(HMAC-SHA256(secret, sts))
 pub fn acs3_sign(secret: &str, string_to_sign: &str) -> String {
-    hex::encode(hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()))
+    let hex = hex32(&hmac_sha256(secret.as_bytes(), string_to_sign.as_bytes()));
+    hex.iter().map(|&b| char::from(b)).collect()
+}
+
+/// `acs3_sign(secret, &acs3_string_to_sign(canonical_request))` as lower-case hex ASCII on
+/// the stack, without building the string to sign: the digest is fed to the MAC directly.
+/// (A verifier builds the string to sign only when it has to quote it in an error.)
+pub fn acs3_signature(secret: &str, canonical_request: &str) -> [u8; 64] {
+    let digest = sha256_hex_array(canonical_request.as_bytes());
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+    mac.update(ACS3_ALGORITHM.as_bytes());
+    mac.update(b"\n");
+    mac.update(&digest);
+    hex32(&mac.finalize().into_bytes().into())
 }
 
 #[cfg(test)]
@@ -301,6 +391,7 @@ mod tests {
         assert!(sts.starts_with("ACS3-HMAC-SHA256\n"));
         let sig = acs3_sign("testsecret", &sts);
         assert_eq!(sig, auth.signature);
+        assert_eq!(&acs3_signature("testsecret", &cr)[..], sig.as_bytes());
         assert!(constant_time_eq(sig.as_bytes(), auth.signature.as_bytes()));
     }
 

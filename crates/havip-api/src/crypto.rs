@@ -6,7 +6,7 @@
 //! live here, so one fix (or one audit of the comparison) covers all three clouds.
 
 use hmac::{Hmac, Mac};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 use sha2::{Digest, Sha256};
 
 /// Everything except the RFC 3986 unreserved characters `A-Z a-z 0-9 - _ . ~`.
@@ -19,12 +19,65 @@ pub const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
 /// RFC 3986 percent-encoding of the UTF-8 bytes of `s`, upper-case hex; keeps only
 /// `A-Z a-z 0-9 - _ . ~` (space is `%20`, `*` is `%2A`).
 pub fn pct_encode(s: &str) -> String {
-    utf8_percent_encode(s, RFC3986).to_string()
+    let mut out = String::with_capacity(s.len());
+    pct_encode_into(&mut out, s);
+    out
+}
+
+/// Whether `b` is an RFC 3986 unreserved byte (`A-Z a-z 0-9 - _ . ~`), the bytes
+/// [`RFC3986`] leaves alone.
+#[inline]
+fn unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~')
+}
+
+/// [`pct_encode`], appended to `out`: the signers build canonical strings in one buffer, so
+/// this costs no allocation of its own. Runs of unreserved bytes are copied whole.
+pub fn pct_encode_into(out: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if unreserved(b) {
+            continue;
+        }
+        if start < i {
+            // A non-empty run of unreserved (ASCII) bytes: both ends are char boundaries.
+            out.push_str(&s[start..i]);
+        }
+        out.push('%');
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+        start = i + 1;
+    }
+    // `start` may sit inside a multi-byte char only while escaping it, never after the
+    // last byte; what is left is empty or a run of ASCII.
+    if start < bytes.len() {
+        out.push_str(&s[start..]);
+    }
+}
+
+/// Lower-case hex of a 32-byte digest, on the stack.
+pub fn hex32(digest: &[u8; 32]) -> [u8; 64] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; 64];
+    for (i, b) in digest.iter().enumerate() {
+        out[2 * i] = HEX[usize::from(b >> 4)];
+        out[2 * i + 1] = HEX[usize::from(b & 15)];
+    }
+    out
 }
 
 /// Lower-case hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(Sha256::digest(data))
+    let hex = sha256_hex_array(data);
+    // hex32 writes ASCII only.
+    String::from_utf8_lossy(&hex).into_owned()
+}
+
+/// [`sha256_hex`] on the stack, as ASCII bytes.
+pub fn sha256_hex_array(data: &[u8]) -> [u8; 64] {
+    hex32(&Sha256::digest(data).into())
 }
 
 /// HMAC-SHA256 of `message` keyed by `key` (any length), as raw bytes.
@@ -97,6 +150,39 @@ mod tests {
         assert_eq!(pct_encode("AZaz09-_.~"), "AZaz09-_.~");
         assert_eq!(pct_encode(":&=?%"), "%3A%26%3D%3F%25");
         assert_eq!(pct_encode(""), "");
+        assert_eq!(pct_encode("é"), "%C3%A9");
+        assert_eq!(pct_encode("aé"), "a%C3%A9");
+        assert_eq!(pct_encode("éa"), "%C3%A9a");
+        assert_eq!(pct_encode("€𝄞x"), "%E2%82%AC%F0%9D%84%9Ex");
+    }
+
+    #[test]
+    fn pct_encode_should_match_the_percent_encoding_crate_on_every_byte() {
+        use percent_encoding::utf8_percent_encode;
+        let mut all = String::new();
+        for c in (0u32..0x800).filter_map(char::from_u32) {
+            all.push(c);
+            let one = c.to_string();
+            assert_eq!(pct_encode(&one), utf8_percent_encode(&one, RFC3986).to_string());
+        }
+        for c in ['\u{ffff}', '\u{10000}', '\u{10ffff}'] {
+            all.push(c);
+        }
+        assert_eq!(pct_encode(&all), utf8_percent_encode(&all, RFC3986).to_string());
+        let mut out = String::from("x=");
+        pct_encode_into(&mut out, "a b");
+        assert_eq!(out, "x=a%20b");
+    }
+
+    #[test]
+    fn hex_helpers_should_match_the_hex_crate() {
+        let d: [u8; 32] = core::array::from_fn(|i| (i * 37 + 5) as u8);
+        assert_eq!(&hex32(&d)[..], hex::encode(d).as_bytes());
+        assert_eq!(&sha256_hex_array(b"abc")[..], sha256_hex(b"abc").as_bytes());
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

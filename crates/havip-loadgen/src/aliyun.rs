@@ -11,6 +11,7 @@
 
 use bytes::Bytes;
 use havip_api_aliyun::signature as sig;
+use havip_api_aliyun::signature::pct_encode_into;
 use http_body_util::Full;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -64,22 +65,57 @@ pub fn fresh_nonce() -> String {
 }
 
 /// The current UTC time as the SDKs format it (`2024-01-01T00:00:00Z`).
+///
+/// Read from the clock on every call; the text is formatted once per second per thread
+/// (every request of one second carries the same text anyway).
 pub fn timestamp() -> String {
-    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> =
+            const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    let now = chrono::Utc::now();
+    let secs = now.timestamp();
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.0 != secs {
+            *last = (secs, now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+        last.1.clone()
+    })
 }
 
-fn encode_pairs(pairs: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(pairs.len() * 24);
+fn encode_pairs<K: AsRef<str>, V: AsRef<str>>(out: &mut String, pairs: &[(K, V)]) {
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
             out.push('&');
         }
-        out.push_str(&sig::pct_encode(k));
+        pct_encode_into(out, k.as_ref());
         out.push('=');
-        out.push_str(&sig::pct_encode(v));
+        pct_encode_into(out, v.as_ref());
     }
-    out
 }
+
+/// `/?` and the encoded pairs, as a request target.
+fn target<K: AsRef<str>, V: AsRef<str>>(pairs: &[(K, V)]) -> String {
+    let mut uri = String::with_capacity(2 + pairs.len() * 32);
+    uri.push_str("/?");
+    encode_pairs(&mut uri, pairs);
+    uri
+}
+
+/// The headers a V3 request signs, in the order they are signed (sorted).
+const V3_SIGNED: [&str; 6] = [
+    "host",
+    "x-acs-action",
+    "x-acs-content-sha256",
+    "x-acs-date",
+    "x-acs-signature-nonce",
+    "x-acs-version",
+];
+
+/// [`V3_SIGNED`] as the `SignedHeaders` field of `Authorization`.
+const V3_SIGNED_FIELD: &str =
+    "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version";
 
 impl Signer {
     /// A signed request for `action` with business parameters `params`.
@@ -91,49 +127,55 @@ impl Signer {
     }
 
     fn v3(&self, action: &str, params: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
-        let query: Vec<(String, String)> = params
-            .iter()
-            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
-            .collect();
+        use http::header::{HeaderName, HeaderValue};
         let date = timestamp();
         let nonce = fresh_nonce();
-        let headers: Vec<(String, String)> = vec![
-            ("host".into(), self.host.clone()),
-            ("x-acs-action".into(), action.to_string()),
-            (
-                "x-acs-content-sha256".into(),
-                sig::EMPTY_PAYLOAD_SHA256.into(),
-            ),
-            ("x-acs-date".into(), date),
-            ("x-acs-signature-nonce".into(), nonce),
-            ("x-acs-version".into(), VERSION.into()),
+        let values: [&str; 6] = [
+            &self.host,
+            action,
+            sig::EMPTY_PAYLOAD_SHA256,
+            &date,
+            &nonce,
+            VERSION,
         ];
-        let signed: Vec<String> = headers.iter().map(|(n, _)| n.clone()).collect();
+        let headers: [(&str, &str); 6] = std::array::from_fn(|i| (V3_SIGNED[i], values[i]));
         let canonical = sig::acs3_canonical_request(
             "POST",
             "/",
-            &query,
+            params,
             &headers,
-            &signed,
+            &V3_SIGNED,
             sig::EMPTY_PAYLOAD_SHA256,
         );
-        let signature = sig::acs3_sign(&self.secret, &sig::acs3_string_to_sign(&canonical));
-        let auth = format!(
-            "{} Credential={},SignedHeaders={},Signature={signature}",
-            sig::ACS3_ALGORITHM,
-            self.key_id,
-            signed.join(";")
-        );
-        let mut b = http::Request::builder()
-            .method("POST")
-            .uri(format!("/?{}", encode_pairs(&query)));
-        for (n, v) in headers {
-            b = b.header(n, v);
-        }
-        b.header("authorization", auth)
-            .header("accept", "application/json")
+        let signature = sig::acs3_signature(&self.secret, &canonical);
+        let mut auth = String::with_capacity(200 + self.key_id.len());
+        auth.push_str(sig::ACS3_ALGORITHM);
+        auth.push_str(" Credential=");
+        auth.push_str(&self.key_id);
+        auth.push_str(",SignedHeaders=");
+        auth.push_str(V3_SIGNED_FIELD);
+        auth.push_str(",Signature=");
+        auth.extend(signature.iter().map(|&b| char::from(b)));
+        let mut req = http::Request::builder()
+            .method(http::Method::POST)
+            .uri(target(params))
             .body(Full::new(Bytes::new()))
-            .expect("a request built from valid parts")
+            .expect("a request built from valid parts");
+        let h = req.headers_mut();
+        h.reserve(9);
+        for (name, value) in headers {
+            let value = HeaderValue::from_str(value).expect("header values the signer made");
+            h.insert(HeaderName::from_static(name), value);
+        }
+        h.insert(
+            http::header::AUTHORIZATION,
+            HeaderValue::from_str(&auth).expect("an ASCII Authorization value"),
+        );
+        h.insert(
+            http::header::ACCEPT,
+            HeaderValue::from_static("application/json"),
+        );
+        req
     }
 
     fn v2(&self, action: &str, params: &[(&str, &str)]) -> http::Request<Full<Bytes>> {
@@ -157,7 +199,7 @@ impl Signer {
         all.push(("Signature".into(), sig::rpc_v2_sign(&self.secret, &sts)));
         http::Request::builder()
             .method("GET")
-            .uri(format!("/?{}", encode_pairs(&all)))
+            .uri(target(&all))
             .header("host", &self.host)
             .header("accept", "application/json")
             .body(Full::new(Bytes::new()))
