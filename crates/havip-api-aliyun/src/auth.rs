@@ -75,10 +75,15 @@ pub fn gather(
 }
 
 /// The format the caller asked for: `Format` when present, else JSON for V3 and XML (the
-/// documented default) for V2.
-pub fn format_of(req: &RawRequest, pairs: &[(String, String)]) -> Format {
-    match pairs
-        .iter()
+/// documented default) for V2. `query` and `body` are the decoded pairs from [`gather`]
+/// (the query's come first).
+pub fn format_of(
+    req: &RawRequest,
+    query: &[(String, String)],
+    body: &[(String, String)],
+) -> Format {
+    let pairs = || query.iter().chain(body);
+    match pairs()
         .find(|(k, _)| k == "Format")
         .map(|(_, v)| v.as_str())
     {
@@ -91,7 +96,7 @@ pub fn format_of(req: &RawRequest, pairs: &[(String, String)]) -> Format {
         {
             Format::Json
         }
-        None if pairs.iter().any(|(k, _)| k == "Signature") => Format::Xml,
+        None if pairs().any(|(k, _)| k == "Signature") => Format::Xml,
         None => Format::Json,
     }
 }
