@@ -51,31 +51,43 @@ impl ResponseCache {
     /// The cached response for `key` if it was made at `generation`, re-stamped with
     /// `request_id`.
     pub fn get(&self, key: &str, generation: u64, request_id: &str) -> Option<RawResponse> {
-        let e = {
-            let shard = self.shard(key).lock();
-            let e = shard.get(key)?;
-            if e.generation != generation {
-                return None;
+        // Built straight from the entry under the shard lock (a copy of the body, which a hit
+        // needs anyway), rather than cloning the entry first.
+        let shard = self.shard(key).lock();
+        let e = shard.get(key)?;
+        if e.generation != generation {
+            return None;
+        }
+        let r = &e.response;
+        let body = match e.at {
+            Some(at) => {
+                let old = e.request_id.len();
+                let mut body = BytesMut::with_capacity(r.body.len() - old + request_id.len());
+                body.extend_from_slice(&r.body[..at]);
+                body.extend_from_slice(request_id.as_bytes());
+                body.extend_from_slice(&r.body[at + old..]);
+                body.freeze()
             }
-            e.clone()
+            None => r.body.clone(),
         };
-        let mut r = e.response;
-        if let Some(at) = e.at {
-            let old = e.request_id.len();
-            let mut body = BytesMut::with_capacity(
-                r.body.len() + request_id.len() - old.min(request_id.len()),
-            );
-            body.extend_from_slice(&r.body[..at]);
-            body.extend_from_slice(request_id.as_bytes());
-            body.extend_from_slice(&r.body[at + old..]);
-            r.body = body.freeze();
-        }
-        for (_, v) in r.headers.iter_mut() {
-            if *v == e.request_id {
-                *v = request_id.to_string();
-            }
-        }
-        Some(r)
+        let headers = r
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                let v = if *v == e.request_id {
+                    request_id.to_string()
+                } else {
+                    v.clone()
+                };
+                (*n, v)
+            })
+            .collect();
+        Some(RawResponse {
+            status: r.status,
+            headers,
+            body,
+            label: r.label.clone(),
+        })
     }
 
     /// Remembers `response` (answered with `request_id`) for `key` at `generation`.
