@@ -27,10 +27,12 @@
 //! connection, in PASSIVE mode, so the writer never stops to copy pages and readers are never
 //! blocked by it.
 
+mod held;
 mod schema;
 mod tx;
 
 pub use schema::MIGRATIONS;
+use held::{Held, Prepared};
 use tx::GroupCache;
 pub use tx::SqliteTx;
 
@@ -210,24 +212,20 @@ impl Drop for SqliteStore {
 }
 
 fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
+    let held = Held::new(&conn);
     loop {
         // The lock is held only while waiting for the next job, never while running one.
         let job = { jobs.lock().recv() };
         let Ok(job) = job else { return };
-        if let Err(e) = conn
-            .prepare_cached("BEGIN")
-            .and_then(|mut st| st.execute([]))
-        {
+        if let Err(e) = exec_held(&held, "BEGIN") {
             tracing::error!(error = %e, "sqlite read transaction could not begin");
         }
         job(&mut SqliteTx {
             conn: &conn,
             counters: None,
+            held: &held,
         });
-        if let Err(e) = conn
-            .prepare_cached("COMMIT")
-            .and_then(|mut st| st.execute([]))
-        {
+        if let Err(e) = exec_held(&held, "COMMIT") {
             tracing::error!(error = %e, "sqlite read transaction could not end");
         }
     }
@@ -243,15 +241,16 @@ fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
-fn exec_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
-    conn.prepare_cached(sql)?.execute([])?;
-    Ok(())
+/// Runs a parameterless `'static` statement held by the connection.
+fn exec_held(held: &dyn Prepared, sql: &'static str) -> rusqlite::Result<()> {
+    held.with(sql, &mut |st| st.execute([]).map(|_| ()))
 }
 
 /// The write connection and its pending counter changes, kept in step with savepoints.
 struct Writer<'a> {
     conn: &'a Connection,
     counters: &'a RefCell<GroupCache>,
+    held: &'a dyn Prepared,
 }
 
 impl Writer<'_> {
@@ -259,6 +258,7 @@ impl Writer<'_> {
         SqliteTx {
             conn: self.conn,
             counters: Some(self.counters),
+            held: self.held,
         }
     }
 
@@ -267,19 +267,19 @@ impl Writer<'_> {
         (self.conn.total_changes(), self.counters.borrow().changes)
     }
 
-    fn exec(&self, sql: &str) -> rusqlite::Result<()> {
-        exec_cached(self.conn, sql)
+    fn exec(&self, sql: &'static str) -> rusqlite::Result<()> {
+        exec_held(self.held, sql)
     }
 
     /// Opens a savepoint (`SAVEPOINT job`), the counters written first so that a rollback to
     /// it undoes only what is still pending.
-    fn savepoint(&self, sql: &str) -> rusqlite::Result<()> {
-        self.counters.borrow_mut().flush(self.conn)?;
+    fn savepoint(&self, sql: &'static str) -> rusqlite::Result<()> {
+        self.counters.borrow_mut().flush(self.held)?;
         self.exec(sql)
     }
 
     /// Rolls back (`ROLLBACK TO job`, `ROLLBACK`) with the pending counters.
-    fn rollback(&self, sql: &str) -> rusqlite::Result<()> {
+    fn rollback(&self, sql: &'static str) -> rusqlite::Result<()> {
         self.counters.borrow_mut().discard();
         self.exec(sql)
     }
@@ -366,16 +366,18 @@ impl Writer<'_> {
         if let Some((_, false)) = run {
             self.exec("RELEASE run")?;
         }
-        self.counters.borrow_mut().flush(self.conn)?;
+        self.counters.borrow_mut().flush(self.held)?;
         self.exec("COMMIT")
     }
 }
 
 fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
     let counters = RefCell::new(GroupCache::default());
+    let held = Held::new(&conn);
     let w = Writer {
         conn: &conn,
         counters: &counters,
+        held: &held,
     };
     while let Ok(first) = recv.recv() {
         let mut group = vec![first];
@@ -389,7 +391,7 @@ fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<Atom
         let mut retries: Vec<Box<dyn Retry>> = Vec::new();
         let outcome = w.run_group(group, &mut finishes, &mut retries);
         if outcome.is_err() && !conn.is_autocommit() {
-            if let Err(e) = exec_cached(&conn, "ROLLBACK") {
+            if let Err(e) = exec_held(&held, "ROLLBACK") {
                 tracing::error!(error = %e, "sqlite rollback after a failed group failed");
             }
         }

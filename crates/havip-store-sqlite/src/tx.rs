@@ -4,6 +4,7 @@ use havip_core::model::*;
 use havip_core::store::{HavipFilter, StoreError, StoreResult, Tx};
 use havip_core::types::*;
 use rusqlite::types::Value;
+use crate::held::Prepared;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -15,6 +16,8 @@ pub struct SqliteTx<'a> {
     pub(crate) conn: &'a Connection,
     /// The writer's cache for the group it commits (`None` on read connections).
     pub(crate) counters: Option<&'a RefCell<GroupCache>>,
+    /// The connection's statements for `'static` SQL (see [`crate::held`]).
+    pub(crate) held: &'a dyn Prepared,
 }
 
 const COUNTER_UPSERT: &str =
@@ -44,13 +47,14 @@ pub(crate) struct GroupCache {
 
 impl GroupCache {
     /// Writes the pending deltas.
-    pub(crate) fn flush(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+    pub(crate) fn flush(&mut self, held: &dyn Prepared) -> rusqlite::Result<()> {
         for (name, d) in self.delta.drain() {
             if d == 0 {
                 continue;
             }
-            conn.prepare_cached(COUNTER_UPSERT)?
-                .execute(params![name, d])?;
+            held.with(COUNTER_UPSERT, &mut |st| {
+                st.execute(params![name, d]).map(|_| ())
+            })?;
             if let Some(n) = self.read.get_mut(&name) {
                 *n += d;
             }
@@ -329,7 +333,62 @@ impl SqliteTx<'_> {
         Ok(Some(total))
     }
 
+    /// At most one row of a `'static` statement (held for the connection's life).
     fn one<T>(
+        &self,
+        sql: &'static str,
+        p: impl rusqlite::Params,
+        f: impl FnOnce(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Option<T>> {
+        let (mut p, mut f, mut out) = (Some(p), Some(f), None);
+        self.held
+            .with(sql, &mut |st| {
+                if let (Some(p), Some(f)) = (p.take(), f.take()) {
+                    out = st.query_row(p, f).optional()?;
+                }
+                Ok(())
+            })
+            .map_err(be)?;
+        Ok(out)
+    }
+
+    /// Every row of a `'static` statement.
+    fn many<T>(
+        &self,
+        sql: &'static str,
+        p: impl rusqlite::Params,
+        mut f: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let (mut p, mut out) = (Some(p), Vec::new());
+        self.held
+            .with(sql, &mut |st| {
+                if let Some(p) = p.take() {
+                    out = st
+                        .query_map(p, &mut f)?
+                        .collect::<Result<Vec<_>, _>>()?;
+                }
+                Ok(())
+            })
+            .map_err(be)?;
+        Ok(out)
+    }
+
+    /// Runs a `'static` statement; the rows it changed.
+    fn exec(&self, sql: &'static str, p: impl rusqlite::Params) -> StoreResult<usize> {
+        let (mut p, mut n) = (Some(p), 0);
+        self.held
+            .with(sql, &mut |st| {
+                if let Some(p) = p.take() {
+                    n = st.execute(p)?;
+                }
+                Ok(())
+            })
+            .map_err(be)?;
+        Ok(n)
+    }
+
+    /// [`Self::one`] for SQL built at run time (through rusqlite's statement cache).
+    fn one_built<T>(
         &self,
         sql: &str,
         p: impl rusqlite::Params,
@@ -343,7 +402,8 @@ impl SqliteTx<'_> {
             .map_err(be)
     }
 
-    fn many<T>(
+    /// [`Self::many`] for SQL built at run time (through rusqlite's statement cache).
+    fn many_built<T>(
         &self,
         sql: &str,
         p: impl rusqlite::Params,
@@ -352,14 +412,6 @@ impl SqliteTx<'_> {
         let mut st = self.conn.prepare_cached(sql).map_err(be)?;
         let rows = st.query_map(p, f).map_err(be)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(be)
-    }
-
-    fn exec(&self, sql: &str, p: impl rusqlite::Params) -> StoreResult<usize> {
-        self.conn
-            .prepare_cached(sql)
-            .map_err(be)?
-            .execute(p)
-            .map_err(be)
     }
 
     fn by_ids<T>(
@@ -377,7 +429,7 @@ impl SqliteTx<'_> {
         let mut f = f;
         for chunk in ids.chunks(500) {
             let sql = format!("{prefix} WHERE {} {suffix}", in_list(col, chunk.len()));
-            out.extend(self.many(&sql, params_from_iter(chunk.iter()), &mut f)?);
+            out.extend(self.many_built(&sql, params_from_iter(chunk.iter()), &mut f)?);
         }
         Ok(out)
     }
@@ -937,7 +989,7 @@ impl Tx for SqliteTx<'_> {
         let total: i64 = match self.counted_total(f)? {
             Some(n) => n as i64,
             None => self
-                .one(
+                .one_built(
                     &format!("SELECT COUNT(*) FROM havips WHERE {wh}"),
                     params_from_iter(ps.iter()),
                     |r| r.get(0),
@@ -949,7 +1001,7 @@ impl Tx for SqliteTx<'_> {
         let mut ps2 = ps;
         ps2.push(Value::Integer(limit));
         ps2.push(Value::Integer(offset));
-        let rows = self.many(
+        let rows = self.many_built(
             &format!("SELECT {HAVIP_COLS} FROM havips WHERE {wh} ORDER BY seq LIMIT ? OFFSET ?"),
             params_from_iter(ps2.iter()),
             havip_row,
