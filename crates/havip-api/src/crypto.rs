@@ -163,12 +163,18 @@ mod tests {
         for c in (0u32..0x800).filter_map(char::from_u32) {
             all.push(c);
             let one = c.to_string();
-            assert_eq!(pct_encode(&one), utf8_percent_encode(&one, RFC3986).to_string());
+            assert_eq!(
+                pct_encode(&one),
+                utf8_percent_encode(&one, RFC3986).to_string()
+            );
         }
         for c in ['\u{ffff}', '\u{10000}', '\u{10ffff}'] {
             all.push(c);
         }
-        assert_eq!(pct_encode(&all), utf8_percent_encode(&all, RFC3986).to_string());
+        assert_eq!(
+            pct_encode(&all),
+            utf8_percent_encode(&all, RFC3986).to_string()
+        );
         let mut out = String::from("x=");
         pct_encode_into(&mut out, "a b");
         assert_eq!(out, "x=a%20b");

@@ -87,7 +87,9 @@ fn main() {
         .build()
         .expect("a tokio runtime");
     rt.block_on(async move {
-        let m = seed::seed(dir.path(), seeded, 100, 0).await.expect("seeding");
+        let m = seed::seed(dir.path(), seeded, 100, 0)
+            .await
+            .expect("seeding");
         let store = SqliteStore::open_dir(dir.path()).expect("the store opens");
         let core = Core::new(store, CoreConfig::default());
         core.reload_caches().await.expect("caches load");

@@ -108,7 +108,9 @@ mod tests {
         assert_eq!(n, 3);
         assert_eq!(held.stmts.borrow().len(), 2);
         // A failing statement is not kept from being used again.
-        assert!(held.with(INSERT, &mut |st| st.execute([1, 2]).map(|_| ())).is_err());
+        assert!(held
+            .with(INSERT, &mut |st| st.execute([1, 2]).map(|_| ()))
+            .is_err());
         held.with(INSERT, &mut |st| st.execute([4]).map(|_| ()))
             .unwrap();
     }

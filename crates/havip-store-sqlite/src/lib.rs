@@ -31,8 +31,8 @@ mod held;
 mod schema;
 mod tx;
 
-pub use schema::MIGRATIONS;
 use held::{Held, Prepared};
+pub use schema::MIGRATIONS;
 use tx::GroupCache;
 pub use tx::SqliteTx;
 

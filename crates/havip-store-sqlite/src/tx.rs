@@ -1,10 +1,10 @@
 //! `Tx` over one SQLite connection inside an open transaction.
 
+use crate::held::Prepared;
 use havip_core::model::*;
 use havip_core::store::{HavipFilter, StoreError, StoreResult, Tx};
 use havip_core::types::*;
 use rusqlite::types::Value;
-use crate::held::Prepared;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -363,9 +363,7 @@ impl SqliteTx<'_> {
         self.held
             .with(sql, &mut |st| {
                 if let Some(p) = p.take() {
-                    out = st
-                        .query_map(p, &mut f)?
-                        .collect::<Result<Vec<_>, _>>()?;
+                    out = st.query_map(p, &mut f)?.collect::<Result<Vec<_>, _>>()?;
                 }
                 Ok(())
             })
