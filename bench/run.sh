@@ -162,6 +162,16 @@ run() { # back to the unpinned generator
         --warmup "$WARM" --label "$label" --json "$OUT/$label.json" "$@"
 }
 
+step "havipd on 100k HAVIPs with one tokio worker (the ceiling's runtime shape)"
+# The ceiling serves on a current-thread runtime; havipd by default runs one tokio worker per
+# core, which on this 2-core machine competes with the generator for both cores. One worker
+# (tokio's TOKIO_WORKER_THREADS) gives havipd the ceiling's shape: the same comparison, with
+# the runtime difference taken out.
+start_havipd "$WORK/d100k" "env TOKIO_WORKER_THREADS=1"
+# shellcheck disable=SC2086
+run describe-1w describe $P
+stop "$HPID"
+
 # PostgreSQL: the cluster scripts/postgres.sh brings for the tests (the Debian package is
 # installed when initdb is missing; default settings but max_connections; fsync and
 # synchronous_commit on), here in the work directory on the repository's disk, as SQLite.
