@@ -16,32 +16,6 @@ pub mod time;
 use bytes::Bytes;
 use std::future::Future;
 
-/// A request ID in the shape `havip_core::ids::new_request_id` gives (a UUID's, upper-case
-/// hex, with `4` opening the third group: Alibaba's), from 16 random bytes like that one, but
-/// written into one buffer instead of 17 formatted strings: every request gets one.
-pub fn new_request_id() -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let b: [u8; 16] = rand::random();
-    let mut h = [0u8; 32];
-    for (i, x) in b.iter().enumerate() {
-        h[2 * i] = HEX[usize::from(x >> 4)];
-        h[2 * i + 1] = HEX[usize::from(x & 15)];
-    }
-    let mut out = String::with_capacity(36);
-    for (i, part) in [&h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32]]
-        .into_iter()
-        .enumerate()
-    {
-        match i {
-            0 => {}
-            2 => out.push_str("-4"),
-            _ => out.push('-'),
-        }
-        out.extend(part.iter().map(|&c| char::from(c)));
-    }
-    out
-}
-
 /// A request exactly as it arrived.
 #[derive(Clone, Debug)]
 pub struct RawRequest {
@@ -110,21 +84,4 @@ pub trait Dialect: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// Handles one request; never panics, never fails: every problem is a response.
     fn handle(&self, req: RawRequest) -> impl Future<Output = RawResponse> + Send;
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn request_ids_should_have_the_uuid_shape_alibaba_prints() {
-        let a = super::new_request_id();
-        assert_eq!(a.len(), 36, "{a}");
-        for (i, c) in a.char_indices() {
-            match i {
-                8 | 13 | 18 | 23 => assert_eq!(c, '-', "{a}"),
-                14 => assert_eq!(c, '4', "{a}"),
-                _ => assert!(c.is_ascii_digit() || ('A'..='F').contains(&c), "{a}"),
-            }
-        }
-        assert_ne!(a, super::new_request_id());
-    }
 }

@@ -65,24 +65,49 @@ pub fn new_havip_id(cloud: Cloud, region: &RegionId) -> HavipId {
     })
 }
 
-/// A request ID in the UUID shape every cloud uses (upper case, as Alibaba prints it).
+/// A request ID in the UUID shape every cloud uses (upper-case hex, `4` opening the third
+/// group: Alibaba's; Tencent and Baidu print it lower-cased), from 16 random bytes written
+/// into one buffer: every request gets one, so no per-byte formatting.
 pub fn new_request_id() -> String {
-    let mut rng = rand::thread_rng();
-    let b: [u8; 16] = rng.gen();
-    let h: String = b.iter().map(|x| format!("{x:02X}")).collect();
-    format!(
-        "{}-{}-4{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[13..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let b: [u8; 16] = rand::thread_rng().gen();
+    let mut h = [0u8; 32];
+    for (i, x) in b.iter().enumerate() {
+        h[2 * i] = HEX[usize::from(x >> 4)];
+        h[2 * i + 1] = HEX[usize::from(x & 15)];
+    }
+    let mut out = String::with_capacity(36);
+    for (i, part) in [&h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32]]
+        .into_iter()
+        .enumerate()
+    {
+        match i {
+            0 => {}
+            2 => out.push_str("-4"),
+            _ => out.push('-'),
+        }
+        out.extend(part.iter().map(|&c| char::from(c)));
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_should_have_the_uuid_shape_alibaba_prints() {
+        let a = new_request_id();
+        assert_eq!(a.len(), 36, "{a}");
+        for (i, c) in a.char_indices() {
+            match i {
+                8 | 13 | 18 | 23 => assert_eq!(c, '-', "{a}"),
+                14 => assert_eq!(c, '4', "{a}"),
+                _ => assert!(c.is_ascii_digit() || ('A'..='F').contains(&c), "{a}"),
+            }
+        }
+        assert_ne!(a, new_request_id());
+    }
 
     #[test]
     fn aliyun_ids_keep_their_shape_and_sort_by_creation_time() {
