@@ -157,8 +157,11 @@ def main():
                len(pg_have) == len(PG_ROWS))
     a = r["alloc"]
     if a:
-        target("claim_any median in a /8 holding 1M addresses", f"{a['median_us']:.2f} µs "
-               f"(p99 {a['p99_us']:.2f} µs)", "≤ 5 µs", a["median_us"] <= 5)
+        cold = a.get("cold_median_us")
+        target("claim_any median in a /8 holding 1M addresses (next fit; with no hint)",
+               f"{a['median_us']:.2f} µs (p99 {a['p99_us']:.2f} µs)"
+               + (f"; {cold:.2f} µs (p99 {a['cold_p99_us']:.2f} µs)" if cold is not None else ""),
+               "≤ 5 µs", a["median_us"] <= 5 and (cold is None or cold <= 5))
     for kind in ["restart-warm", "restart-cold"]:
         rs = r[kind]
         if rs:
@@ -194,7 +197,9 @@ def main():
     print()
     if a:
         print(f"claim_any, /8 with {a['held']:,} held: median {a['median_us']:.2f} µs, p90 {a['p90_us']:.2f}, "
-              f"p99 {a['p99_us']:.2f}, max {a['max_us']:.1f} µs ({a['samples']:,} calls)")
+              f"p99 {a['p99_us']:.2f}, max {a['max_us']:.1f} µs ({a['samples']:,} calls, next fit as served)"
+              + (f"; with no hint (a vSwitch's first claim) median {a['cold_median_us']:.2f} µs, "
+                 f"p99 {a['cold_p99_us']:.2f} µs" if "cold_median_us" in a else ""))
     for kind in ["restart-warm", "restart-cold"]:
         rs = r[kind]
         if rs:

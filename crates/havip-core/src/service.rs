@@ -181,6 +181,8 @@ struct Shared {
     keys: KeyRing,
     nonces: NonceCache,
     faults: Faults,
+    /// Where each vSwitch's next automatic address is tried first.
+    alloc: alloc::Hints,
     regions: RwLock<HashSet<(Cloud, RegionId)>>,
     wake: Notify,
     /// Held across a reload's read and apply: reloads apply in the order they read.
@@ -225,6 +227,7 @@ impl<S: Store> Core<S> {
                 keys: KeyRing::default(),
                 nonces: NonceCache::default(),
                 faults: Faults::default(),
+                alloc: alloc::Hints::default(),
                 regions: RwLock::new(HashSet::new()),
                 wake: Notify::new(),
                 reload: tokio::sync::Mutex::new(()),
@@ -437,6 +440,7 @@ impl<S: Store> Core<S> {
                 vsw.cidr,
                 reserved,
                 &owner,
+                &self.shared.alloc,
                 &mut rand::thread_rng(),
             )?),
         };

@@ -13,7 +13,7 @@
 //! goes into a SQLite data directory ([`seed`]) or any other store, e.g. a PostgreSQL
 //! database ([`seed_postgres`], [`seed_store`]).
 
-use havip_core::alloc::{claim_any, Reserved};
+use havip_core::alloc::{claim_any, Hints, Reserved};
 use havip_core::config::CoreConfig;
 use havip_core::ids::new_havip_id;
 use havip_core::model::Havip;
@@ -26,6 +26,7 @@ use havip_store_sqlite::SqliteStore;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// What the load generator needs to know about a seeded world.
@@ -162,10 +163,13 @@ async fn insert_havips<S: Store>(
 ) -> Result<Vec<String>, String> {
     let mut ids = Vec::with_capacity(n as usize);
     let mut left = n;
+    // One vSwitch's hints across the batches, as one server would keep them.
+    let hints = Arc::new(Hints::default());
     while left > 0 {
         let take = left.min(BATCH);
         left -= take;
         let (vpc_id, vsw_id) = (VpcId(vpc.into()), VSwitchId(vsw.into()));
+        let hints = hints.clone();
         let batch = core
             .store()
             .write(move |tx| {
@@ -182,6 +186,7 @@ async fn insert_havips<S: Store>(
                         cidr,
                         Reserved::of(Cloud::Aliyun),
                         &owner,
+                        &hints,
                         &mut rng,
                     )?;
                     tx.havip_insert(&Havip {
