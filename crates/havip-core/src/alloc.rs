@@ -135,58 +135,39 @@ pub fn claim_any(
     let (Some(lo), Some(hi)) = (reserved.first_usable(cidr), reserved.last_usable(cidr)) else {
         return Err(DomainError::SubnetExhausted);
     };
-    let ip = claim_any_in(
-        tx,
-        vswitch,
-        cidr,
-        reserved,
-        owner,
-        rng,
-        (lo, hi),
-        hints.next(vswitch),
-    )?;
-    hints.claimed(vswitch, ip, hi);
-    Ok(ip)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn claim_any_in(
-    tx: &mut dyn Tx,
-    vswitch: &VSwitchId,
-    cidr: Cidr,
-    reserved: Reserved,
-    owner: &str,
-    rng: &mut impl Rng,
-    (lo, hi): (u32, u32),
-    hint: Option<u32>,
-) -> Result<u32, DomainError> {
-    // The hint, else a random address: a sparse block answers this first probe; the count
-    // (one more statement) is read only when it misses, to stop early in a full block.
-    let ip = hint
-        .filter(|ip| (lo..=hi).contains(ip))
-        .unwrap_or_else(|| rng.gen_range(lo..=hi));
-    if tx.ip_claim(vswitch, ip, owner)? {
-        return Ok(ip);
-    }
-    if tx.ip_count(vswitch)? >= reserved.usable(cidr) {
-        return Err(DomainError::SubnetExhausted);
-    }
-    for _ in 1..PROBES {
-        let ip = rng.gen_range(lo..=hi);
-        if tx.ip_claim(vswitch, ip, owner)? {
-            return Ok(ip);
+    let ip = 'found: {
+        // The hint, else a random address: a sparse block answers this first probe; the
+        // count (one more statement) is read only when it misses, to stop early in a full
+        // block.
+        let first = hints
+            .next(vswitch)
+            .filter(|ip| (lo..=hi).contains(ip))
+            .unwrap_or_else(|| rng.gen_range(lo..=hi));
+        if tx.ip_claim(vswitch, first, owner)? {
+            break 'found first;
         }
-    }
-    // Dense block: walk the held addresses from a random start, then from the bottom.
-    let start = rng.gen_range(lo..=hi);
-    for (from, to) in [(start, hi), (lo, start)] {
-        if let Some(ip) = first_gap(tx, vswitch, from, to)? {
+        if tx.ip_count(vswitch)? >= reserved.usable(cidr) {
+            return Err(DomainError::SubnetExhausted);
+        }
+        for _ in 1..PROBES {
+            let ip = rng.gen_range(lo..=hi);
             if tx.ip_claim(vswitch, ip, owner)? {
-                return Ok(ip);
+                break 'found ip;
             }
         }
-    }
-    Err(DomainError::SubnetExhausted)
+        // Dense block: walk the held addresses from a random start, then from the bottom.
+        let start = rng.gen_range(lo..=hi);
+        for (from, to) in [(start, hi), (lo, start)] {
+            if let Some(ip) = first_gap(tx, vswitch, from, to)? {
+                if tx.ip_claim(vswitch, ip, owner)? {
+                    break 'found ip;
+                }
+            }
+        }
+        return Err(DomainError::SubnetExhausted);
+    };
+    hints.claimed(vswitch, ip, hi);
+    Ok(ip)
 }
 
 /// The lowest address in `from..=to` that nobody holds, reading held addresses in batches.
