@@ -4,12 +4,7 @@
 //! sizes.
 
 fn main() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = havip_loadgen::bench_env;
     let held = env("HAVIP_ALLOC_HELD", 1_000_000);
     let samples = env("HAVIP_ALLOC_SAMPLES", 20_000);
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -38,12 +38,7 @@ fn thread_ticks() -> BTreeMap<String, u64> {
 }
 
 fn main() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = havip_loadgen::bench_env;
     let clients = env("HAVIP_CREATE_CLIENTS", 64);
     let total = env("HAVIP_CREATE_TOTAL", 50_000);
     let seeded = env("HAVIP_CREATE_SEED", 100_000);

@@ -16,6 +16,7 @@ use havip_api_aliyun::Aliyun;
 use havip_core::config::CoreConfig;
 use havip_core::Core;
 use havip_loadgen::aliyun::{SigVersion, Signer};
+use havip_loadgen::scenario::describe_vpc_req;
 use havip_loadgen::seed::{self, Manifest};
 use havip_store_sqlite::SqliteStore;
 use http_body_util::Full;
@@ -45,19 +46,7 @@ fn to_raw(req: http::Request<Full<Bytes>>) -> RawRequest {
 #[inline(never)]
 fn sign_all(signer: &Signer, m: &Manifest, n: usize) -> Vec<http::Request<Full<Bytes>>> {
     (0..n)
-        .map(|i| {
-            let vpc = &m.read_vpcs[i % m.read_vpcs.len()];
-            signer.request(
-                "DescribeHaVips",
-                &[
-                    ("RegionId", &m.region),
-                    ("PageNumber", "1"),
-                    ("PageSize", "10"),
-                    ("Filter.1.Key", "VpcId"),
-                    ("Filter.1.Value.1", vpc),
-                ],
-            )
-        })
+        .map(|i| describe_vpc_req(signer, m, &m.read_vpcs[i % m.read_vpcs.len()]))
         .collect()
 }
 
@@ -73,12 +62,7 @@ async fn serve_all(d: &Aliyun<SqliteStore>, reqs: Vec<RawRequest>) -> usize {
 }
 
 fn main() {
-    let env = |k: &str, d: u64| {
-        std::env::var(k)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(d)
-    };
+    let env = havip_loadgen::bench_env;
     let n = env("HAVIP_SIG_N", 20_000) as usize;
     let seeded = env("HAVIP_SIG_SEED", 1_000).max(100);
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -30,3 +30,12 @@ pub mod stats;
 
 /// Longest run any scenario accepts: the tool never runs unbounded.
 pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// A size a `cargo bench` target reads from the environment: `name` parsed as a number, else
+/// `default`.
+pub fn bench_env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

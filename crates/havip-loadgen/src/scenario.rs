@@ -201,8 +201,21 @@ fn describe_req(
     rng: &mut impl Rng,
 ) -> http::Request<http_body_util::Full<bytes::Bytes>> {
     let m = &a.manifest;
-    let vpc = &m.read_vpcs[rng.gen_range(0..m.read_vpcs.len())];
-    a.signer.request(
+    describe_vpc_req(
+        &a.signer,
+        m,
+        &m.read_vpcs[rng.gen_range(0..m.read_vpcs.len())],
+    )
+}
+
+/// The Describe scenario's request for one VPC: page 1 of 10, filtered on `vpc`, signed
+/// afresh.
+pub fn describe_vpc_req(
+    signer: &Signer,
+    m: &Manifest,
+    vpc: &str,
+) -> http::Request<http_body_util::Full<bytes::Bytes>> {
+    signer.request(
         "DescribeHaVips",
         &[
             ("RegionId", &m.region),
