@@ -122,6 +122,49 @@ pub(crate) fn ip_tolerant(args: &[&str]) -> Result<(), DataPlaneError> {
     }
 }
 
+/// Creates the veth `name` in namespace `fabric` whose peer is `peer` in namespace `ns`, after
+/// deleting a leftover `peer` there.
+pub(crate) fn veth_pair(
+    fabric: &str,
+    name: &str,
+    ns: &str,
+    peer: &str,
+) -> Result<(), DataPlaneError> {
+    ip_tolerant(&["-n", ns, "link", "del", peer])?;
+    ip(&[
+        "-n", fabric, "link", "add", name, "type", "veth", "peer", "name", peer, "netns", ns,
+    ])
+    .map(|_| ())
+}
+
+/// Configures the namespace end of a veth: MAC, address, up, and a default route through
+/// `gateway` when there is one.
+pub(crate) fn peer_end(
+    ns: &str,
+    ifname: &str,
+    mac: &str,
+    addr: &str,
+    gateway: Option<Ipv4Addr>,
+) -> Result<(), DataPlaneError> {
+    ip(&["-n", ns, "link", "set", ifname, "address", mac])?;
+    ip(&["-n", ns, "addr", "add", addr, "dev", ifname])?;
+    ip(&["-n", ns, "link", "set", ifname, "up"])?;
+    if let Some(gw) = gateway {
+        ip(&[
+            "-n",
+            ns,
+            "route",
+            "replace",
+            "default",
+            "via",
+            &gw.to_string(),
+            "dev",
+            ifname,
+        ])?;
+    }
+    Ok(())
+}
+
 /// The Linux backend.
 pub struct LinuxDataPlane {
     names: Names,
@@ -497,11 +540,7 @@ impl Planned for LinuxDataPlane {
             Action::CreateUplink => {
                 let (up, public) = (self.names.uplink(), self.names.public());
                 ip_tolerant(&["-n", f, "link", "del", &up])?;
-                ip_tolerant(&["-n", &public, "link", "del", "eth0"])?;
-                ip(&[
-                    "-n", f, "link", "add", &up, "type", "veth", "peer", "name", "eth0", "netns",
-                    &public,
-                ])?;
+                veth_pair(f, &up, &public, "eth0")?;
                 ip(&[
                     "-n",
                     f,
@@ -535,45 +574,14 @@ impl Planned for LinuxDataPlane {
             Action::CreatePort { name, spec } => {
                 let ns = spec.netns.as_str();
                 ip_tolerant(&["-n", f, "link", "del", name])?;
-                ip_tolerant(&["-n", ns, "link", "del", &spec.ifname])?;
-                ip(&[
-                    "-n",
-                    f,
-                    "link",
-                    "add",
-                    name,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
+                veth_pair(f, name, ns, &spec.ifname)?;
+                peer_end(
+                    ns,
                     &spec.ifname,
-                    "netns",
-                    ns,
-                ])?;
-                ip(&["-n", ns, "link", "set", &spec.ifname, "address", &spec.mac])?;
-                ip(&[
-                    "-n",
-                    ns,
-                    "addr",
-                    "add",
+                    &spec.mac,
                     &format!("{}/{}", spec.ip, spec.prefix),
-                    "dev",
-                    &spec.ifname,
-                ])?;
-                ip(&["-n", ns, "link", "set", &spec.ifname, "up"])?;
-                if let Some(gw) = spec.gateway {
-                    ip(&[
-                        "-n",
-                        ns,
-                        "route",
-                        "replace",
-                        "default",
-                        "via",
-                        &gw.to_string(),
-                        "dev",
-                        &spec.ifname,
-                    ])?;
-                }
+                    spec.gateway,
+                )?;
                 self.apply(&Action::ConfigurePort {
                     name: name.clone(),
                     spec: spec.clone(),

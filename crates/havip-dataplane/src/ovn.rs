@@ -43,7 +43,7 @@ use crate::config::OvnConfig;
 use crate::desired::{
     fnv32, mac_of, DesiredState, Names, PortSpec, UPLINK_FABRIC, UPLINK_PREFIX, UPLINK_PUBLIC,
 };
-use crate::linux::{ip, ip_tolerant, list_namespaces, parse_links, run};
+use crate::linux::{ip, ip_tolerant, list_namespaces, parse_links, peer_end, run, veth_pair};
 use crate::plan::LinkKind;
 use crate::{Claim, ClaimKind, ClaimSink, DataPlane, DataPlaneError, PassReport};
 use parking_lot::Mutex;
@@ -783,10 +783,7 @@ impl OvnDataPlane {
             self.names.public(),
         );
         self.unplug(&up)?;
-        ip_tolerant(&["-n", &public, "link", "del", "eth0"])?;
-        ip(&[
-            "-n", &f, "link", "add", &up, "type", "veth", "peer", "name", "eth0", "netns", &public,
-        ])?;
+        veth_pair(&f, &up, &public, "eth0")?;
         inner_end(
             &public,
             "eth0",
@@ -803,21 +800,7 @@ impl OvnDataPlane {
         let f = self.names.fabric();
         let ns = spec.netns.as_str();
         self.unplug(name)?;
-        ip_tolerant(&["-n", ns, "link", "del", &spec.ifname])?;
-        ip(&[
-            "-n",
-            &f,
-            "link",
-            "add",
-            name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &spec.ifname,
-            "netns",
-            ns,
-        ])?;
+        veth_pair(&f, name, ns, &spec.ifname)?;
         inner_end(
             ns,
             &spec.ifname,
@@ -860,22 +843,7 @@ fn inner_end(
     addr: &str,
     gateway: Option<Ipv4Addr>,
 ) -> Result<(), DataPlaneError> {
-    ip(&["-n", ns, "link", "set", ifname, "address", mac])?;
-    ip(&["-n", ns, "addr", "add", addr, "dev", ifname])?;
-    ip(&["-n", ns, "link", "set", ifname, "up"])?;
-    if let Some(gw) = gateway {
-        ip(&[
-            "-n",
-            ns,
-            "route",
-            "replace",
-            "default",
-            "via",
-            &gw.to_string(),
-            "dev",
-            ifname,
-        ])?;
-    }
+    peer_end(ns, ifname, mac, addr, gateway)?;
     run(
         "ip",
         &["netns", "exec", ns, "ethtool", "-K", ifname, "tx", "off"],
