@@ -24,8 +24,11 @@
 //! threads, connections and page caches bounded however many requests wait.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on their own thread and
-//! connection, in PASSIVE mode, so the writer never stops to copy pages and readers are never
-//! blocked by it.
+//! connection, in PASSIVE mode, so the writer seldom stops to copy pages and readers are never
+//! blocked by it. After each, the writer copies the few frames committed meanwhile, between
+//! two groups: only a write transaction that begins with every frame copied back restarts
+//! the WAL from its first frame, and without that the file grows for as long as writes
+//! last, each commit then extending it (block allocation, and an inode write in every fsync).
 
 mod held;
 mod schema;
@@ -43,7 +46,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -56,6 +59,8 @@ pub const MAX_GROUP: usize = 256;
 pub const READERS: usize = 3;
 /// How often the checkpointer copies the WAL back.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// Largest WAL file kept once the log restarts (a quarter second of Creates is ~25 MB).
+const WAL_KEEP_BYTES: i64 = 64 << 20;
 /// Page cache of the write connection, KiB (the address and HAVIP indexes stay resident).
 const WRITER_CACHE_KIB: i64 = 64 * 1024;
 /// Page cache of each read connection, KiB.
@@ -161,14 +166,19 @@ impl SqliteStore {
     pub fn open(path: &Path) -> Result<Self, DomainError> {
         let rw = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE;
         let mut conn = open(path, rw, WRITER_CACHE_KIB).map_err(backend)?;
+        // After a burst, the WAL's first commit once it restarts cuts the file back to this.
+        conn.pragma_update(None, "journal_size_limit", WAL_KEEP_BYTES)
+            .map_err(backend)?;
         let version = schema::migrate(&mut conn).map_err(backend)?;
         tracing::info!(path = %path.display(), schema = version, "sqlite store open");
         let mut threads = Vec::new();
         let (send, recv) = mpsc::channel::<Job>();
         let generation = Arc::new(AtomicU64::new(1));
         let gen = generation.clone();
+        let backfilled = Arc::new(AtomicBool::new(false));
+        let finish_checkpoint = backfilled.clone();
         threads.push(spawn("sqlite-writer", move || {
-            writer_loop(conn, recv, gen)
+            writer_loop(conn, recv, gen, finish_checkpoint)
         })?);
         let (rsend, rrecv) = mpsc::channel::<ReadJob>();
         let rrecv = Arc::new(Mutex::new(rrecv));
@@ -183,7 +193,7 @@ impl SqliteStore {
         let ckpt = open(path, OpenFlags::SQLITE_OPEN_READ_WRITE, 1024).map_err(backend)?;
         let (stop, stopped) = mpsc::channel::<()>();
         threads.push(spawn("sqlite-checkpoint", move || {
-            checkpoint_loop(ckpt, stopped)
+            checkpoint_loop(ckpt, stopped, backfilled)
         })?);
         Ok(SqliteStore {
             generation,
@@ -231,10 +241,13 @@ fn reader_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadJob>>>) {
     }
 }
 
-fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>) {
+/// Copies the WAL back every [`CHECKPOINT_EVERY`], then tells the writer (`backfilled`) to
+/// copy the frames committed meanwhile, which lets its next transaction restart the WAL.
+fn checkpoint_loop(conn: Connection, stop: mpsc::Receiver<()>, backfilled: Arc<AtomicBool>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "sqlite checkpoint failed; retrying later");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            Ok(()) => backfilled.store(true, Ordering::Release),
+            Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed; retrying later"),
         }
     }
     // A final full checkpoint leaves a short WAL for the next start.
@@ -371,7 +384,12 @@ impl Writer<'_> {
     }
 }
 
-fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<AtomicU64>) {
+fn writer_loop(
+    conn: Connection,
+    recv: mpsc::Receiver<Job>,
+    generation: Arc<AtomicU64>,
+    backfilled: Arc<AtomicBool>,
+) {
     let counters = RefCell::new(GroupCache::default());
     let held = Held::new(&conn);
     let w = Writer {
@@ -408,6 +426,16 @@ fn writer_loop(conn: Connection, recv: mpsc::Receiver<Job>, generation: Arc<Atom
         }
         for r in retries {
             r.finish(err.clone());
+        }
+        // The WAL restarts from its first frame only when a write transaction begins with
+        // every frame already copied back, which a checkpoint on another connection never
+        // sees under steady writes (frames arrive while it copies), so the file would grow
+        // without end. The checkpointer copies the bulk; the writer copies the few frames
+        // committed since, between two groups, when no frame can arrive.
+        if backfilled.swap(false, Ordering::AcqRel) {
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "sqlite checkpoint on the writer failed");
+            }
         }
     }
 }
