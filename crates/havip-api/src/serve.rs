@@ -26,6 +26,85 @@ pub struct ServeOptions {
     /// Where answered requests are counted and timed (see [`RawResponse::label`]); `None`
     /// records nothing.
     pub metrics: Option<Arc<Metrics>>,
+    /// Where connections run: `None` on the runtime that accepts them.
+    pub threads: Option<Arc<ConnThreads>>,
+}
+
+/// Threads that each run a single-threaded runtime, connections dealt to them in turn.
+///
+/// On the multi-threaded runtime a connection's task goes wherever a worker is free: the
+/// worker that holds the IO driver wakes another through a futex for every batch of ready
+/// sockets, and tasks move between cores. Here a connection stays on one thread from accept
+/// to close, and a request that needs nothing from another thread (a signed Describe served
+/// from the read cache) never leaves it: the shape of a bare server on one core, one per core.
+/// Work that does leave (the SQLite writer and readers) wakes the connection's own thread.
+pub struct ConnThreads {
+    handles: Vec<tokio::runtime::Handle>,
+    next: std::sync::atomic::AtomicUsize,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl ConnThreads {
+    /// Starts `n` (at least one) threads named `havip-conn-<i>`.
+    pub fn start(n: usize) -> std::io::Result<Self> {
+        let mut t = ConnThreads {
+            handles: Vec::new(),
+            next: std::sync::atomic::AtomicUsize::new(0),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n.max(1) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            t.handles.push(rt.handle().clone());
+            t.stops.push(stop);
+            t.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("havip-conn-{i}"))
+                    .spawn(move || {
+                        let _ = rt.block_on(stopped);
+                    })?,
+            );
+        }
+        Ok(t)
+    }
+
+    /// How many threads.
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Whether there are none (never: [`ConnThreads::start`] starts at least one).
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    fn pick(&self) -> &tokio::runtime::Handle {
+        let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        &self.handles[i % self.handles.len()]
+    }
+}
+
+impl std::fmt::Debug for ConnThreads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnThreads")
+            .field("threads", &self.handles.len())
+            .finish()
+    }
+}
+
+impl Drop for ConnThreads {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl Default for ServeOptions {
@@ -34,6 +113,7 @@ impl Default for ServeOptions {
             max_body: 1 << 20,
             drain: Duration::from_secs(10),
             metrics: None,
+            threads: None,
         }
     }
 }
@@ -92,6 +172,12 @@ fn record(m: &Metrics, dialect: &'static str, resp: &mut RawResponse, d: Duratio
     }
 }
 
+/// An accepted socket, still on the accepting runtime or detached for another one.
+enum Accepted {
+    Tokio(tokio::net::TcpStream),
+    Std(std::net::TcpStream),
+}
+
 /// Serves `dialect` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve<D: Dialect>(
     listener: TcpListener,
@@ -112,7 +198,22 @@ pub async fn serve<D: Dialect>(
                 let max_body = opts.max_body;
                 let metrics = opts.metrics.clone();
                 let mut stop = stop_rx.clone();
-                conns.spawn(async move {
+                // On a connection thread the socket moves to that thread's IO driver.
+                let (stream, on) = match &opts.threads {
+                    Some(t) => match stream.into_std() {
+                        Ok(s) => (Accepted::Std(s), Some(t.pick())),
+                        Err(_) => continue,
+                    },
+                    None => (Accepted::Tokio(stream), None),
+                };
+                let conn = async move {
+                    let stream = match stream {
+                        Accepted::Tokio(s) => s,
+                        Accepted::Std(s) => match tokio::net::TcpStream::from_std(s) {
+                            Ok(s) => s,
+                            Err(_) => return,
+                        },
+                    };
                     let svc = service_fn(move |req: hyper::Request<Incoming>| {
                         let dialect = dialect.clone();
                         let metrics = metrics.clone();
@@ -137,7 +238,11 @@ pub async fn serve<D: Dialect>(
                             let _ = conn.await;
                         }
                     }
-                });
+                };
+                match on {
+                    Some(rt) => conns.spawn_on(conn, rt),
+                    None => conns.spawn(conn),
+                };
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -174,6 +279,47 @@ mod tests {
                 _ => r,
             }
         }
+    }
+
+    /// Answers with the name of the thread that ran the handler.
+    struct WhereAmI;
+
+    impl Dialect for WhereAmI {
+        fn name(&self) -> &'static str {
+            "where"
+        }
+        async fn handle(&self, _req: RawRequest) -> RawResponse {
+            let name = std::thread::current().name().unwrap_or("").to_string();
+            RawResponse::new(200, "text/plain", name)
+        }
+    }
+
+    #[tokio::test]
+    async fn connections_should_run_on_the_connection_threads_and_drain() {
+        let threads = Arc::new(ConnThreads::start(2).unwrap());
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let (tx, mut rx) = watch::channel(false);
+        let opts = ServeOptions {
+            threads: Some(threads.clone()),
+            ..ServeOptions::default()
+        };
+        let server = tokio::spawn(serve(l, Arc::new(WhereAmI), opts, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            let out = get(addr, "/").await;
+            assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+            seen.insert(out.rsplit("\r\n").next().unwrap_or("").to_string());
+        }
+        // Dealt in turn: both threads served, and nothing ran on the accepting runtime.
+        let want: std::collections::BTreeSet<String> =
+            ["havip-conn-0", "havip-conn-1"].map(String::from).into();
+        assert_eq!(seen, want);
+        let _ = tx.send(true);
+        server.await.unwrap();
+        drop(threads);
     }
 
     async fn get(addr: std::net::SocketAddr, path: &str) -> String {

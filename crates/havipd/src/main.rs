@@ -240,6 +240,14 @@ async fn run<S: Store>(
         max_body: cfg.limits.max_body_bytes,
         drain: cfg.limits.drain.0,
         metrics: Some(metrics.clone()),
+        threads: Some(Arc::new(
+            havip_api::serve::ConnThreads::start(
+                std::thread::available_parallelism()
+                    .map(|n| n.get())
+                    .unwrap_or(1),
+            )
+            .unwrap_or_else(|e| fail(format!("starting connection threads: {e}"))),
+        )),
     };
     let shutdown = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
