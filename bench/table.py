@@ -54,7 +54,7 @@ def main():
     root = os.path.dirname(os.path.dirname(os.path.abspath(latest)))
     r = {n: load(out, n) for n in [
         "fsync", "alloc", "describe", "describe-v2", "create", "associate", "mix", "ceiling",
-        "ceiling-pinned", "describe-pinned", "describe-1w", "moto-describe", "moto-create", "restart-warm",
+        "ceiling-pinned", "describe-pinned", "describe-1t", "moto-describe", "moto-create", "restart-warm",
         "restart-cold", "seed-pg"] + PG_ROWS}
     pg_version = None
     if os.path.exists(os.path.join(out, "pg-version.txt")):
@@ -76,7 +76,7 @@ def main():
 
     rows = []
     for name in ["describe", "describe-v2", "create", "associate", "mix"] + PG_ROWS + [
-            "describe-pinned", "describe-1w", "ceiling", "ceiling-pinned", "moto-describe",
+            "describe-pinned", "describe-1t", "ceiling", "ceiling-pinned", "moto-describe",
             "moto-create"]:
         s = r[name]
         if not s:
@@ -126,9 +126,9 @@ def main():
     if d and ce:
         target("signed Describe ≥ 0.6 × ceiling req/s", f"{ratio(d['rps'], ce['rps']):.3f} ×",
                "≥ 0.6 ×", ratio(d["rps"], ce["rps"]) >= 0.6)
-    d1 = r["describe-1w"]
+    d1 = r["describe-1t"]
     if d1 and ce:
-        target("signed Describe ≥ 0.6 × ceiling req/s, havipd on one tokio worker as the ceiling",
+        target("signed Describe ≥ 0.6 × ceiling req/s, havipd on one connection thread as the ceiling",
                f"{ratio(d1['rps'], ce['rps']):.3f} ×", "≥ 0.6 ×",
                ratio(d1["rps"], ce["rps"]) >= 0.6)
     if d:

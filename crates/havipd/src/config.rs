@@ -62,6 +62,20 @@ pub struct Listen {
     /// The Tencent Cloud API 3.0 (VPC 2017-03-12, ECM 2019-07-19).
     #[serde(default = "default_tencent")]
     pub tencent: SocketAddr,
+    /// Threads that run the API connections, each a single-threaded runtime; 0 (the
+    /// default) is one per core.
+    #[serde(default)]
+    pub threads: usize,
+}
+
+impl Listen {
+    /// How many connection threads to start.
+    pub fn connection_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 fn default_admin() -> SocketAddr {
@@ -84,6 +98,7 @@ impl Default for Listen {
             aliyun: default_aliyun(),
             baidu: default_baidu(),
             tencent: default_tencent(),
+            threads: 0,
         }
     }
 }

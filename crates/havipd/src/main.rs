@@ -241,12 +241,8 @@ async fn run<S: Store>(
         drain: cfg.limits.drain.0,
         metrics: Some(metrics.clone()),
         threads: Some(Arc::new(
-            havip_api::serve::ConnThreads::start(
-                std::thread::available_parallelism()
-                    .map(|n| n.get())
-                    .unwrap_or(1),
-            )
-            .unwrap_or_else(|e| fail(format!("starting connection threads: {e}"))),
+            havip_api::serve::ConnThreads::start(cfg.listen.connection_threads())
+                .unwrap_or_else(|e| fail(format!("starting connection threads: {e}"))),
         )),
     };
     let shutdown = |mut rx: watch::Receiver<bool>| async move {
