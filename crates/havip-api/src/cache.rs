@@ -113,11 +113,13 @@ impl ResponseCache {
     }
 }
 
+/// Where the request ID sits in a body (a substring search: comparing every window with
+/// `==` cost a `memcmp` per byte of a 5 KB page, a tenth of an uncached Describe).
 fn find(hay: &Bytes, needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || needle.len() > hay.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 #[cfg(test)]
