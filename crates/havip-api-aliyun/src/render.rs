@@ -101,7 +101,13 @@ fn respond(
     request_id: &str,
 ) -> RawResponse {
     let mut r = match format {
-        Format::Json => RawResponse::new(status, JSON_TYPE, Value::Object(body).to_string()),
+        // Straight into bytes: `to_string` goes through `fmt::Display`, a `write_str` call
+        // per token.
+        Format::Json => RawResponse::new(
+            status,
+            JSON_TYPE,
+            serde_json::to_vec(&Value::Object(body)).unwrap_or_default(),
+        ),
         Format::Xml => RawResponse::new(status, XML_TYPE, xml(root, &body)),
     };
     r.headers.push(("x-acs-request-id", request_id.to_string()));
