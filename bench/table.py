@@ -126,11 +126,8 @@ def main():
     if d and ce:
         target("signed Describe ≥ 0.6 × ceiling req/s", f"{ratio(d['rps'], ce['rps']):.3f} ×",
                "≥ 0.6 ×", ratio(d["rps"], ce["rps"]) >= 0.6)
-    d1 = r["describe-1t"]
-    if d1 and ce:
-        target("signed Describe ≥ 0.6 × ceiling req/s, havipd on one connection thread as the ceiling",
-               f"{ratio(d1['rps'], ce['rps']):.3f} ×", "≥ 0.6 ×",
-               ratio(d1["rps"], ce["rps"]) >= 0.6)
+    # The one-connection-thread row (`describe-1t`, the ceiling's runtime shape) is a
+    # comparison, not the target: its ratio is in the scenario table.
     if d:
         target("signed Describe p99 ≤ 10 ms", f"{d['latency']['p99_ms']:.2f} ms", "≤ 10 ms",
                d["latency"]["p99_ms"] <= 10)
