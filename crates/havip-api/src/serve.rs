@@ -72,16 +72,6 @@ impl ConnThreads {
         Ok(t)
     }
 
-    /// How many threads.
-    pub fn len(&self) -> usize {
-        self.handles.len()
-    }
-
-    /// Whether there are none (never: [`ConnThreads::start`] starts at least one).
-    pub fn is_empty(&self) -> bool {
-        self.handles.is_empty()
-    }
-
     fn pick(&self) -> &tokio::runtime::Handle {
         let i = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         &self.handles[i % self.handles.len()]
@@ -172,12 +162,6 @@ fn record(m: &Metrics, dialect: &'static str, resp: &mut RawResponse, d: Duratio
     }
 }
 
-/// An accepted socket, still on the accepting runtime or detached for another one.
-enum Accepted {
-    Tokio(tokio::net::TcpStream),
-    Std(std::net::TcpStream),
-}
-
 /// Serves `dialect` on `listener` until `shutdown` resolves, then drains.
 pub async fn serve<D: Dialect>(
     listener: TcpListener,
@@ -198,21 +182,12 @@ pub async fn serve<D: Dialect>(
                 let max_body = opts.max_body;
                 let metrics = opts.metrics.clone();
                 let mut stop = stop_rx.clone();
-                // On a connection thread the socket moves to that thread's IO driver.
-                let (stream, on) = match &opts.threads {
-                    Some(t) => match stream.into_std() {
-                        Ok(s) => (Accepted::Std(s), Some(t.pick())),
-                        Err(_) => continue,
-                    },
-                    None => (Accepted::Tokio(stream), None),
-                };
+                // Detached from the accepting runtime's IO driver, and registered with the
+                // driver of the runtime the connection runs on.
+                let Ok(stream) = stream.into_std() else { continue };
                 let conn = async move {
-                    let stream = match stream {
-                        Accepted::Tokio(s) => s,
-                        Accepted::Std(s) => match tokio::net::TcpStream::from_std(s) {
-                            Ok(s) => s,
-                            Err(_) => return,
-                        },
+                    let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
+                        return;
                     };
                     let svc = service_fn(move |req: hyper::Request<Incoming>| {
                         let dialect = dialect.clone();
@@ -239,8 +214,8 @@ pub async fn serve<D: Dialect>(
                         }
                     }
                 };
-                match on {
-                    Some(rt) => conns.spawn_on(conn, rt),
+                match &opts.threads {
+                    Some(t) => conns.spawn_on(conn, t.pick()),
                     None => conns.spawn(conn),
                 };
             }
@@ -294,19 +269,33 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn connections_should_run_on_the_connection_threads_and_drain() {
-        let threads = Arc::new(ConnThreads::start(2).unwrap());
+    /// Serves `dialect` on a free port: its address, the switch that starts the shutdown,
+    /// and the server's task.
+    async fn start<D: Dialect>(
+        dialect: D,
+        opts: ServeOptions,
+    ) -> (
+        std::net::SocketAddr,
+        watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ) {
         let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let (tx, mut rx) = watch::channel(false);
+        let server = tokio::spawn(serve(l, Arc::new(dialect), opts, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }));
+        (addr, tx, server)
+    }
+
+    #[tokio::test]
+    async fn connections_should_run_on_the_connection_threads_and_drain() {
+        let threads = Arc::new(ConnThreads::start(2).unwrap());
         let opts = ServeOptions {
             threads: Some(threads.clone()),
             ..ServeOptions::default()
         };
-        let server = tokio::spawn(serve(l, Arc::new(WhereAmI), opts, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
+        let (addr, tx, server) = start(WhereAmI, opts).await;
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..4 {
             let out = get(addr, "/").await;
@@ -334,16 +323,11 @@ mod tests {
     #[tokio::test]
     async fn serve_should_count_requests_under_their_labels() {
         let metrics = Arc::new(Metrics::new());
-        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        let (tx, mut rx) = watch::channel(false);
         let opts = ServeOptions {
             metrics: Some(metrics.clone()),
             ..ServeOptions::default()
         };
-        let server = tokio::spawn(serve(l, Arc::new(Echo), opts, async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }));
+        let (addr, tx, server) = start(Echo, opts).await;
         assert!(get(addr, "/named").await.starts_with("HTTP/1.1 200"));
         get(addr, "/named").await;
         get(addr, "/other").await;
