@@ -38,13 +38,19 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-fn run(c: Case) -> Result<(), TestCaseError> {
+/// A store in a new temporary directory (dropped with the directory) and a runtime to drive it.
+fn fresh_store() -> (tempfile::TempDir, SqliteStore, tokio::runtime::Runtime) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_dir(dir.path()).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    (dir, store, rt)
+}
+
+fn run(c: Case) -> Result<(), TestCaseError> {
+    let (_dir, store, rt) = fresh_store();
     let cidr = Cidr::new("10.0.0.0".parse().unwrap(), c.prefix).unwrap();
     let reserved = Reserved::of(c.cloud);
     let outcome: Result<(), String> = rt
@@ -123,12 +129,7 @@ proptest! {
 /// with no hint (another process) still never gets an address twice.
 #[test]
 fn automatic_addresses_follow_the_last_one_handed_out() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_dir(dir.path()).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (_dir, store, rt) = fresh_store();
     let cidr = Cidr::new("10.0.0.0".parse().unwrap(), 16).unwrap();
     let reserved = Reserved::of(Cloud::Aliyun);
     let hi = cidr.base() + cidr.size() as u32 - 4;
